@@ -1,0 +1,71 @@
+package warmpool
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzParseConfig checks that ParseConfig never panics, that every error is a
+// one-line *ConfigError, and that every Config it returns is complete and
+// valid.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		briefYAML,
+		"",
+		"~",
+		"http_client: 5\n",
+		"http_client:\n  max_connections: &a 5\n  max_keepalive_connections: *a\n",
+		"a: &x {max_retries: 1}\nhttp_client: *x\n",
+		"http_client: {keepalive_expiry: 1e308, pool_timeout: \"9223372036.854775807\"}\n",
+		"http_client:\n  <<: {max_connections: 5}\n",
+		"http_client:\n  max_connections: 10\n  max_connections: 20\n",
+		"http_client:\n  request_timeout: !!binary aGVsbG8=\n",
+		"---\nhttp_client: {}\n---\nhttp_client: 1\n",
+		"http_client:\n  enable_http2: |\n    true\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig(data, "fuzz.yaml")
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("got error %v (%T), want a *ConfigError", err, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got a multi-line message %q", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("ParseConfig returned %+v, which fails Validate: %v", c, err)
+		}
+		if c != c.withDefaults() {
+			t.Fatalf("ParseConfig returned %+v, with defaults still to fill", c)
+		}
+	})
+}
+
+// FuzzParseDuration checks that parseConfigDuration never panics, never returns a
+// negative duration, and reads back what time.Duration.String writes.
+func FuzzParseDuration(f *testing.F) {
+	for _, seed := range []string{
+		"30", "30.0", "0.2", "30s", "200ms", "1h30m", "0", "-0", "-1", "-1s", "NaN", "+Inf", "1e400",
+		"9223372036.854775807", "9223372036.854775808", "2562047h47m16.854775807s", "0x1p-2", "1e-10", ".5", "",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseConfigDuration(s)
+		if err != nil {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("parseConfigDuration(%q) = %v, want ≥ 0", s, d)
+		}
+		if back, err := parseConfigDuration(d.String()); err != nil || back != d {
+			t.Fatalf("parseConfigDuration(%q) = %v, but parseConfigDuration(%q) = %v, %v", s, d, d.String(), back, err)
+		}
+	})
+}

@@ -1,0 +1,183 @@
+package warmpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Token is a bearer credential and the time it stops being valid. A zero
+// Expiry means the token does not expire. Token formats itself as redacted
+// under every fmt verb and in slog, so it can be logged by accident safely.
+type Token struct {
+	Value  string
+	Expiry time.Time
+}
+
+// String returns a redacted description; the value is never printed.
+func (t Token) String() string {
+	if t.Expiry.IsZero() {
+		return "Token(redacted)"
+	}
+	return "Token(redacted, expires " + t.Expiry.UTC().Format(time.RFC3339) + ")"
+}
+
+// GoString redacts the token under %#v.
+func (t Token) GoString() string { return t.String() }
+
+// LogValue redacts the token in slog output.
+func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// Format redacts the token under every verb, including %+v and %q.
+func (t Token) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(t.String())) }
+
+// valid reports whether the token can still be sent at now.
+func (t Token) valid(now time.Time) bool {
+	return t.Value != "" && (t.Expiry.IsZero() || now.Before(t.Expiry))
+}
+
+// TokenSource supplies bearer tokens. Implementations must be safe for
+// concurrent use; warmpool wraps sources that fetch over the network in
+// CachedTokenSource so they are called once per token lifetime.
+type TokenSource interface {
+	Token(ctx context.Context) (Token, error)
+}
+
+// TokenSourceFunc adapts a function to TokenSource.
+type TokenSourceFunc func(ctx context.Context) (Token, error)
+
+// Token calls f.
+func (f TokenSourceFunc) Token(ctx context.Context) (Token, error) { return f(ctx) }
+
+// StaticToken returns a source that always yields s, with no expiry.
+func StaticToken(s string) TokenSource { return staticToken{Token{Value: s}} }
+
+type staticToken struct{ tok Token }
+
+func (s staticToken) Token(context.Context) (Token, error) {
+	if s.tok.Value == "" {
+		return Token{}, errors.New("warmpool: static token is empty")
+	}
+	return s.tok, nil
+}
+
+// tokenFetchTimeout bounds one fetch made on behalf of all waiting callers.
+const tokenFetchTimeout = 30 * time.Second
+
+// TokenCache is a TokenSource that calls its underlying source once per token
+// lifetime. Create it with CachedTokenSource.
+//
+// It serves the cached token until Expiry-refreshBefore. From then until
+// Expiry it still serves the cached token at once while one background fetch
+// refreshes it; if that fetch fails, the old token keeps being served until it
+// expires. Callers that find no valid token share a single fetch, each waiting
+// only as long as its own context allows.
+type TokenCache struct {
+	src           TokenSource
+	refreshBefore time.Duration
+	now           func() time.Time
+
+	mu       sync.Mutex
+	tok      Token
+	inflight *tokenFetch // non-nil while a fetch runs
+	fetches  int64
+	failures int64
+	failedAt time.Time // last failed fetch; refresh-ahead waits a second after it
+}
+
+type tokenFetch struct {
+	done chan struct{}
+	tok  Token
+	err  error
+}
+
+// CachedTokenSource wraps src so that it is called once per token lifetime,
+// refreshed refreshBefore ahead of expiry (a negative value counts as zero).
+func CachedTokenSource(src TokenSource, refreshBefore time.Duration) *TokenCache {
+	if refreshBefore < 0 {
+		refreshBefore = 0
+	}
+	if c, ok := src.(*TokenCache); ok && c.refreshBefore == refreshBefore {
+		return c
+	}
+	return &TokenCache{src: src, refreshBefore: refreshBefore, now: time.Now}
+}
+
+// Token returns a valid token, fetching one if the cache holds none.
+func (c *TokenCache) Token(ctx context.Context) (Token, error) {
+	c.mu.Lock()
+	now := c.now()
+	tok := c.tok
+	if tok.valid(now) {
+		if !tok.Expiry.IsZero() && !now.Before(tok.Expiry.Add(-c.refreshBefore)) &&
+			now.Sub(c.failedAt) >= time.Second {
+			c.startFetchLocked(ctx) // refresh ahead; keep serving the old one
+		}
+		c.mu.Unlock()
+		return tok, nil
+	}
+	f := c.startFetchLocked(ctx)
+	c.mu.Unlock()
+
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return Token{}, f.err
+		}
+		return f.tok, nil
+	case <-ctx.Done():
+		return Token{}, fmt.Errorf("warmpool: waiting for token: %w", context.Cause(ctx))
+	}
+}
+
+// Invalidate drops the cached token so that the next call fetches a new one,
+// for example after the server answered 401 to it. A fetch already running is
+// left to finish.
+func (c *TokenCache) Invalidate() {
+	c.mu.Lock()
+	c.tok = Token{}
+	c.mu.Unlock()
+}
+
+// FetchStats reports how many fetches the cache made and how many failed.
+func (c *TokenCache) FetchStats() (fetches, failures int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fetches, c.failures
+}
+
+// startFetchLocked returns the running fetch or starts one. c.mu is held.
+// The fetch runs detached from ctx (it serves every waiter) but keeps its
+// values, and is bounded by tokenFetchTimeout.
+func (c *TokenCache) startFetchLocked(ctx context.Context) *tokenFetch {
+	if c.inflight != nil {
+		return c.inflight
+	}
+	f := &tokenFetch{done: make(chan struct{})}
+	c.inflight = f
+	c.fetches++
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
+	go func() {
+		defer cancel()
+		tok, err := c.src.Token(fctx)
+		if err == nil && tok.Value == "" {
+			err = errors.New("token source returned an empty token")
+		}
+		c.mu.Lock()
+		if err != nil {
+			c.failures++
+			c.failedAt = c.now()
+			f.err = fmt.Errorf("warmpool: fetching token: %w", err)
+		} else {
+			c.tok = tok
+			f.tok = tok
+		}
+		c.inflight = nil
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
