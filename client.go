@@ -3,6 +3,7 @@ package warmpool
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -25,14 +26,19 @@ import (
 type Client struct {
 	cfg    Config
 	log    *slog.Logger
-	tokens TokenSource // nil: no Authorization header is added
+	tokens *tokens // nil: no Authorization header is added
 
-	dialer *dialer
-	tr     *http.Transport
-	hc     *http.Client
+	dialer   *dialer
+	tr       *http.Transport
+	hc       *http.Client
+	idemKeys bool
 
 	timeoutErr *timeoutError
-	auth       atomic.Pointer[authCache]
+	lastToken  atomic.Pointer[authCache] // the newest token sent, to redact it from bodies
+	hooks      Hooks
+	budget     budget
+	now        func() time.Time // the clock; tests may replace it
+	rand       func() float64   // jitter source in [0,1)
 
 	// Lifecycle: inflight counts requests between begin and end; closing
 	// refuses new ones; drained is signalled when inflight reaches zero
@@ -40,14 +46,9 @@ type Client struct {
 	inflight  atomic.Int64
 	closing   atomic.Bool
 	drained   chan struct{}
+	done      chan struct{} // closed by Close: ends retry waits and the janitor
 	closeOnce sync.Once
-}
-
-// authCache keeps the Authorization header built for the last token, so the
-// request path builds it once per token, not once per request.
-type authCache struct {
-	token  string
-	header []string
+	bg        sync.WaitGroup // background goroutines owned by the client
 }
 
 // Option configures a Client beyond what Config holds: things that are code,
@@ -55,15 +56,18 @@ type authCache struct {
 type Option func(*options)
 
 type options struct {
-	tokens TokenSource
-	logger *slog.Logger
-	tls    *tls.Config
+	tokens   TokenSource
+	tokenFor func(audience string) TokenSource
+	logger   *slog.Logger
+	tls      *tls.Config
+	hooks    Hooks
+	idemKeys bool
 }
 
 // WithTokenSource makes the client send "Authorization: Bearer <token>" on
 // every request that has no Authorization header of its own. Sources that
-// are not already a *TokenCache are wrapped in CachedTokenSource with a one
-// minute early refresh.
+// are not already a *TokenCache are wrapped in CachedTokenSource, refreshed
+// five minutes before expiry.
 func WithTokenSource(ts TokenSource) Option {
 	return func(o *options) { o.tokens = ts }
 }
@@ -81,8 +85,13 @@ func WithTLSConfig(cfg *tls.Config) Option {
 	return func(o *options) { o.tls = cfg }
 }
 
-// defaultRefreshBefore is how long before expiry a cached token is refreshed.
-const defaultRefreshBefore = time.Minute
+// WithIdempotencyKeys makes PostJSON send a fresh Idempotency-Key header
+// with each call, the same on every attempt of that call. POSTs are then
+// retried like idempotent requests, which is safe against servers that
+// deduplicate by that header.
+func WithIdempotencyKeys() Option {
+	return func(o *options) { o.idemKeys = true }
+}
 
 // New builds a Client from cfg. Zero fields of cfg take their defaults (see
 // Config); the config is validated and copied, so later changes to cfg have
@@ -100,18 +109,18 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cfg:        cfg,
 		log:        o.logger,
 		drained:    make(chan struct{}, 1),
+		done:       make(chan struct{}),
 		timeoutErr: &timeoutError{d: cfg.RequestTimeout},
+		hooks:      o.hooks,
+		now:        time.Now,
+		rand:       jitter,
+		idemKeys:   o.idemKeys,
 	}
+	c.budget = budget{percent: cfg.RetryBudgetPercent, perSecond: cfg.RetryBudgetMinPerSecond, start: time.Now()}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if o.tokens != nil {
-		if _, ok := o.tokens.(*TokenCache); ok {
-			c.tokens = o.tokens
-		} else {
-			c.tokens = CachedTokenSource(o.tokens, defaultRefreshBefore)
-		}
-	}
+	c.tokens = newTokens(o)
 
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.tls != nil {
@@ -127,15 +136,23 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.dialer = &dialer{
 		net: net.Dialer{
 			Timeout: cfg.ConnectionTimeout,
+			// TCP keepalive probes find a half-open connection within
+			// about connection_timeout (idle/2 + 3 probes of idle/6).
 			KeepAliveConfig: net.KeepAliveConfig{
-				Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3,
+				Enable: true, Idle: max(cfg.ConnectionTimeout/2, time.Second),
+				Interval: max(cfg.ConnectionTimeout/6, time.Second), Count: 3,
 			},
 		},
 		now:        time.Now,
 		idleExpiry: cfg.KeepaliveExpiry,
+		maxAge:     cfg.MaxConnectionAge,
+		rand:       c.rand,
+		hooks:      &c.hooks,
+		tls:        tlsCfg,
 	}
-	c.tr = newTransport(cfg, c.dialer, tlsCfg)
+	c.tr = newTransport(cfg, c.dialer)
 	c.hc = &http.Client{Transport: &roundTripper{c: c, tr: c.tr}}
+	c.startJanitor()
 	return c, nil
 }
 
@@ -143,7 +160,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 // max_connections, not max_keepalive_connections: idle retention follows
 // demand (see Config.MaxKeepaliveConnections), so a steady load at any
 // concurrency up to max_connections never closes and reopens connections.
-func newTransport(cfg Config, d *dialer, tlsCfg *tls.Config) *http.Transport {
+func newTransport(cfg Config, d *dialer) *http.Transport {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(cfg.EnableHTTP2)
@@ -154,10 +171,19 @@ func newTransport(cfg Config, d *dialer, tlsCfg *tls.Config) *http.Transport {
 		protos.SetUnencryptedHTTP2(true)
 		protos.SetHTTP2(true)
 	}
+	// With DialTLSContext net/http leaves ALPN to the dialer.
+	d.tls.NextProtos = nil
+	if protos.HTTP2() {
+		d.tls.NextProtos = append(d.tls.NextProtos, "h2")
+	}
+	if protos.HTTP1() {
+		d.tls.NextProtos = append(d.tls.NextProtos, "http/1.1")
+	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
-		TLSClientConfig:       tlsCfg,
+		DialTLSContext:        d.DialTLSContext,
+		TLSClientConfig:       d.tls, // used for https through a proxy
 		TLSHandshakeTimeout:   cfg.ConnectionTimeout,
 		MaxIdleConns:          0, // no global cap; per host below
 		MaxIdleConnsPerHost:   cfg.MaxConnections,
@@ -165,9 +191,11 @@ func newTransport(cfg Config, d *dialer, tlsCfg *tls.Config) *http.Transport {
 		IdleConnTimeout:       cfg.KeepaliveExpiry,
 		ExpectContinueTimeout: time.Second,
 		Protocols:             &protos,
+		// Health pings find a dead HTTP/2 peer within about
+		// connection_timeout instead of the minutes TCP would take.
 		HTTP2: &http.HTTP2Config{
-			SendPingTimeout: 15 * time.Second,
-			PingTimeout:     cfg.ConnectionTimeout,
+			SendPingTimeout: cfg.ConnectionTimeout / 2,
+			PingTimeout:     cfg.ConnectionTimeout / 2,
 		},
 	}
 }
@@ -187,7 +215,14 @@ func (c *Client) HTTPClient() *http.Client { return c.hc }
 // reading the body) and the wait for a connection by pool_timeout, and caps
 // the body at max_response_bytes. As with http.Client, the caller must close
 // the response body; reading it to the end lets the connection be reused.
-// req is not modified. This version makes a single attempt (no retries).
+// req is not modified.
+//
+// Failed attempts are retried per max_retries when that is safe: connection
+// failures before the request was sent and 408/429/503 answers for any
+// method with a replayable body; resets, timeouts and 502/504 only for
+// idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, or an
+// Idempotency-Key header). When retries run out on a retryable status, the
+// last response is returned as is.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	return c.hc.Do(req)
 }
@@ -210,6 +245,11 @@ func (c *Client) PostJSON(ctx context.Context, url string, in, out any) error {
 	}
 	req.Header["Content-Type"] = jsonContentType
 	req.Header["Accept"] = jsonContentType
+	if c.idemKeys {
+		// One key per logical call, the same on every attempt, so a server
+		// that deduplicates runs the POST once however often it is retried.
+		req.Header["Idempotency-Key"] = []string{rand.Text()}
+	}
 	if c.tokens != nil {
 		auth, err := c.authHeader(ctx, req.URL)
 		if err != nil {
@@ -261,11 +301,16 @@ func isJSON(ct string) bool {
 // statusError reads a capped excerpt of a non-2xx body into a StatusError.
 func (c *Client) statusError(req *http.Request, resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	attempts := 1
+	if st, ok := resp.Body.(*reqState); ok && st.attempts > 0 {
+		attempts = st.attempts
+	}
 	return &StatusError{
 		StatusCode: resp.StatusCode,
 		Method:     req.Method,
 		URL:        redactURL(req.URL.String()),
 		Body:       c.redact(b),
+		Attempts:   attempts,
 	}
 }
 
@@ -278,34 +323,9 @@ func drainAndClose(body io.ReadCloser) {
 	body.Close()
 }
 
-// authHeader returns the Authorization header value for a request to u.
-func (c *Client) authHeader(ctx context.Context, u *url.URL) ([]string, error) {
-	if u.Scheme == "http" && !c.cfg.AllowInsecureToken && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("warmpool: refusing to send a bearer token over plain http to %s; use https or set allow_insecure_token: true", u.Host)
-	}
-	tok, err := c.tokens.Token(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if a := c.auth.Load(); a != nil && a.token == tok.Value {
-		return a.header, nil
-	}
-	a := &authCache{token: tok.Value, header: []string{"Bearer " + tok.Value}}
-	c.auth.Store(a)
-	return a.header, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // redact removes the current token from b, for bodies that echo headers.
 func (c *Client) redact(b []byte) []byte {
-	if a := c.auth.Load(); a != nil && a.token != "" {
+	if a := c.lastToken.Load(); a != nil && a.token != "" {
 		b = bytes.ReplaceAll(b, []byte(a.token), []byte("[REDACTED]"))
 	}
 	return b
@@ -351,6 +371,8 @@ func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.closeOnce.Do(func() {
 		c.dialer.closed.Store(true)
+		close(c.done)
+		c.bg.Wait()
 		c.dialer.closeAll(closeClient)
 		c.tr.CloseIdleConnections()
 		c.log.Debug("warmpool: client closed")

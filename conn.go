@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +33,10 @@ type dialer struct {
 	net        net.Dialer
 	now        func() time.Time
 	idleExpiry time.Duration
+	maxAge     time.Duration // 0: connections never retire
+	rand       func() float64
+	hooks      *Hooks
+	tls        *tls.Config // for DialTLSContext; NextProtos set from the protocols
 	closed     atomic.Bool
 
 	hosts sync.Map // "host:port" -> *hostPool
@@ -48,6 +54,13 @@ type hostPool struct {
 	requests     atomic.Int64 // requests that got a connection
 	reused       atomic.Int64 // of those, on a connection that served before
 	poolTimeouts atomic.Int64
+	waiting      atomic.Int64
+	waits        atomic.Int64
+	waitNanos    atomic.Int64
+
+	dialFail      [dialKinds]atomic.Int64
+	tlsHandshakes atomic.Int64
+	tlsNanos      atomic.Int64
 
 	dialing atomic.Int64
 	open    atomic.Int64
@@ -89,11 +102,17 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	nc, err := d.net.DialContext(ctx, network, addr)
 	h.dialing.Add(-1)
 	if err != nil {
+		h.dialFail[dialKind(err)].Add(1)
 		return nil, err
 	}
 	now := d.now()
-	c := &conn{Conn: nc, host: h, born: now}
+	c := &conn{Conn: nc, host: h, born: now, hooks: d.hooks}
 	c.idleSince.Store(now.UnixNano())
+	if d.maxAge > 0 {
+		// ±10 % jitter so connections dialed together do not retire together.
+		age := time.Duration(float64(d.maxAge) * (0.9 + 0.2*d.rand()))
+		c.retireAt = now.Add(age).UnixNano()
+	}
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
 	h.mu.Unlock()
@@ -103,7 +122,71 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		c.closeWith(closeClient)
 		return nil, ErrClosed
 	}
+	if f := d.hooks.ConnOpened; f != nil {
+		f(c.info())
+	}
 	return c, nil
+}
+
+// DialTLSContext dials and completes the TLS handshake itself, rather than
+// leaving it to net/http, so that handshakes and their failures are counted
+// and bounded by connection_timeout together with the TCP connect.
+func (d *dialer) DialTLSContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	start := time.Now()
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := nc.(*conn)
+	cfg := d.tls.Clone()
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	hctx, cancel := context.WithDeadline(ctx, start.Add(d.net.Timeout))
+	defer cancel()
+	tc := tls.Client(c, cfg)
+	hsStart := time.Now()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		kind := dialTLS
+		if hctx.Err() != nil {
+			kind = dialTimeout
+			err = fmt.Errorf("warmpool: TLS handshake with %s not done within connection_timeout (%s): %w", addr, d.net.Timeout, context.DeadlineExceeded)
+		}
+		c.host.dialFail[kind].Add(1)
+		c.closeWith(closeError)
+		return nil, err
+	}
+	c.host.tlsHandshakes.Add(1)
+	c.host.tlsNanos.Add(int64(time.Since(hsStart)))
+	return tc, nil
+}
+
+// Kinds of dial failure, as Stats counts them.
+const (
+	dialRefused = iota
+	dialTimeout
+	dialDNS
+	dialTLS
+	dialOther
+	dialKinds
+)
+
+func dialKind(err error) int {
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &dns):
+		return dialDNS
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return dialRefused
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return dialTimeout
+	}
+	return dialOther
 }
 
 // closeAll closes every open connection, idle or not.
@@ -125,8 +208,10 @@ func (d *dialer) closeAll(reason int32) {
 // know whether a request is using it.
 type conn struct {
 	net.Conn
-	host *hostPool
-	born time.Time
+	host     *hostPool
+	born     time.Time
+	retireAt int64 // unix nanos after which it is not reused; 0 = never
+	hooks    *Hooks
 
 	inUse     atomic.Int32 // requests using it now (HTTP/2 multiplexes)
 	idleSince atomic.Int64 // unix nanos when inUse last fell to zero
@@ -168,10 +253,51 @@ func (c *conn) Close() error {
 		delete(h.conns, c)
 		h.mu.Unlock()
 		h.open.Add(-1)
-		h.closed[c.reason.Load()].Add(1)
+		r := c.reason.Load()
+		h.closed[r].Add(1)
+		if f := c.hooks.ConnClosed; f != nil {
+			f(c.info(), closeReasonNames[r])
+		}
 	})
 	return err
 }
+
+// closeReasonNames are the reasons as Hooks, logs and metrics name them.
+var closeReasonNames = [closeReasons]string{"other", "idle_expiry", "max_age", "server", "error", "client", "trim", "other"}
+
+func (c *conn) info() ConnInfo {
+	return ConnInfo{
+		Host:       c.host.addr,
+		LocalAddr:  c.LocalAddr().String(),
+		RemoteAddr: c.RemoteAddr().String(),
+		Age:        time.Since(c.born),
+	}
+}
+
+// retireIdle closes the idle connections past max_connection_age. A
+// connection is claimed by moving inUse from 0 to a large negative value, so
+// a request that picks it at the same moment sees it closed before writing
+// and net/http retries that request on another connection.
+func (d *dialer) retireIdle(now time.Time) {
+	ns := now.UnixNano()
+	for _, h := range d.hostList() {
+		var old []*conn
+		h.mu.Lock()
+		for c := range h.conns {
+			if c.retireAt != 0 && ns >= c.retireAt && c.inUse.Load() == 0 {
+				old = append(old, c)
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range old {
+			if c.inUse.CompareAndSwap(0, retiredMark) {
+				c.closeWith(closeMaxAge)
+			}
+		}
+	}
+}
+
+const retiredMark = -1 << 20
 
 func (c *conn) closeWith(reason int32) {
 	c.reason.CompareAndSwap(closeUnknown, reason)

@@ -31,10 +31,14 @@ type StatusError struct {
 	Method     string
 	URL        string // without query string or user info
 	Body       []byte
+	Attempts   int // attempts made, counting retries (1 without retries)
 }
 
 func (e *StatusError) Error() string {
 	msg := fmt.Sprintf("warmpool: %s %s: status %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Attempts > 1 {
+		msg += fmt.Sprintf(" after %d attempts", e.Attempts)
+	}
 	if len(e.Body) > 0 {
 		msg += ": " + strconv.Quote(excerpt(e.Body, 200))
 	}

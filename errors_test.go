@@ -35,7 +35,7 @@ func TestErrorAnswersKeepTheConnection(t *testing.T) {
 				t.Error("StatusError has no body excerpt")
 			}
 		}},
-		{"503 is a StatusError", "?status=503&retry_after=1", func(t *testing.T, err error) {
+		{"503 is a StatusError", "?status=503&retry_after=0", func(t *testing.T, err error) {
 			var se *StatusError
 			if !errors.As(err, &se) || se.StatusCode != 503 {
 				t.Fatalf("got %v, want *StatusError 503", err)

@@ -3,6 +3,7 @@ package warmpool
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // Stats is a snapshot of the client's pool, in the spirit of
@@ -12,6 +13,11 @@ type Stats struct {
 	HostStats
 	// Hosts holds the same figures per dialed address ("host:port").
 	Hosts map[string]HostStats
+
+	Retries            int64 // attempts after the first, across hosts
+	BudgetRefusals     int64 // retries the retry budget refused
+	TokenFetches       int64 // calls to the token source (through the cache)
+	TokenFetchFailures int64
 }
 
 // HostStats are the pool figures for one dialed address, or the total.
@@ -22,17 +28,39 @@ type HostStats struct {
 	Idle     int64 // open connections serving none
 	Dialing  int64 // connections being dialed
 	InFlight int64 // requests between sending and their body being closed
+	Waiting  int64 // requests waiting now for a connection (all max_connections busy)
 
 	// Connection counters.
 	Created  int64        // connections opened
 	Closed   int64        // connections closed, for any reason
 	ClosedBy CloseReasons // Closed by reason
 
+	DialFailures     DialFailures  // failed attempts to open a connection, by kind
+	TLSHandshakes    int64         // completed TLS handshakes
+	TLSHandshakeTime time.Duration // their total duration
+
 	// Request counters.
 	Requests     int64 // requests that got a connection
 	Reused       int64 // of those, served on a connection that had served before
 	PoolTimeouts int64 // requests that gave up waiting for a connection (ErrPoolTimeout)
+	// Waits counts requests that found max_connections requests in flight
+	// to their host and so waited for a connection; WaitTime is the total
+	// time they waited.
+	Waits    int64
+	WaitTime time.Duration
 }
+
+// DialFailures counts failed connection attempts by kind.
+type DialFailures struct {
+	Refused int64 // connection refused or reset while connecting
+	Timeout int64 // connect or TLS handshake timed out
+	DNS     int64 // name resolution failed
+	TLS     int64 // TLS handshake failed (including certificate errors)
+	Other   int64
+}
+
+// Total is the sum over all kinds.
+func (d DialFailures) Total() int64 { return d.Refused + d.Timeout + d.DNS + d.TLS + d.Other }
 
 // CloseReasons counts closed connections by why they closed.
 type CloseReasons struct {
@@ -63,6 +91,11 @@ func (c *Client) Stats() Stats {
 		s.Hosts[h.addr] = hs
 		s.HostStats.add(hs)
 	}
+	s.Retries = c.budget.retries.Load()
+	s.BudgetRefusals = c.budget.refused.Load()
+	if c.tokens != nil {
+		s.TokenFetches, s.TokenFetchFailures = c.tokens.fetchStats()
+	}
 	return s
 }
 
@@ -77,11 +110,23 @@ func (h *hostPool) stats() HostStats {
 		Requests:     h.requests.Load(),
 		Reused:       h.reused.Load(),
 		PoolTimeouts: h.poolTimeouts.Load(),
+		Waiting:      h.waiting.Load(),
+		Waits:        h.waits.Load(),
+		WaitTime:     time.Duration(h.waitNanos.Load()),
+		DialFailures: DialFailures{
+			Refused: h.dialFail[dialRefused].Load(),
+			Timeout: h.dialFail[dialTimeout].Load(),
+			DNS:     h.dialFail[dialDNS].Load(),
+			TLS:     h.dialFail[dialTLS].Load(),
+			Other:   h.dialFail[dialOther].Load(),
+		},
+		TLSHandshakes:    h.tlsHandshakes.Load(),
+		TLSHandshakeTime: time.Duration(h.tlsNanos.Load()),
 	}
 	h.mu.Lock()
 	for c := range h.conns {
 		s.Open++
-		if c.inUse.Load() > 0 {
+		if c.inUse.Load() > 0 { // retired connections hold a negative count
 			s.InUse++
 		}
 	}
@@ -111,6 +156,17 @@ func (s *HostStats) add(o HostStats) {
 	s.Requests += o.Requests
 	s.Reused += o.Reused
 	s.PoolTimeouts += o.PoolTimeouts
+	s.Waiting += o.Waiting
+	s.Waits += o.Waits
+	s.WaitTime += o.WaitTime
+	s.TLSHandshakes += o.TLSHandshakes
+	s.TLSHandshakeTime += o.TLSHandshakeTime
+	d, e := &s.DialFailures, o.DialFailures
+	d.Refused += e.Refused
+	d.Timeout += e.Timeout
+	d.DNS += e.DNS
+	d.TLS += e.TLS
+	d.Other += e.Other
 	a, b := &s.ClosedBy, o.ClosedBy
 	a.IdleExpiry += b.IdleExpiry
 	a.MaxAge += b.MaxAge

@@ -35,23 +35,142 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeReqBody(req)
 		return nil, ErrClosed
 	}
+	c.budget.deposit(time.Now())
+	canRetry := c.cfg.MaxRetries > 0 && replayable(req)
+	idempotent := isIdempotent(req)
+	ctx := req.Context()
+	var (
+		lastStatus int
+		refreshed  bool // the token was renewed once after a 401
+	)
+	for attempt := 1; ; attempt++ {
+		areq, err := rewind(req, attempt)
+		if err != nil {
+			c.end()
+			return nil, err
+		}
+		resp, injected, err := rt.attempt(areq, attempt)
+
+		// A 401 to a token we added: renew it once and try again.
+		if err == nil && resp.StatusCode == http.StatusUnauthorized && injected && !refreshed && replayable(req) {
+			refreshed = true
+			c.tokens.forURL(req.URL).cache.Invalidate()
+			drainForRetry(resp)
+			continue
+		}
+
+		class := classify(resp, err)
+		retry := canRetry && attempt <= c.cfg.MaxRetries && ctx.Err() == nil &&
+			(class == retryAlways || class == retryIdempot && idempotent)
+		if !retry {
+			return c.finish(resp, err, attempt, lastStatus, false)
+		}
+		wait := backoff(attempt, c.cfg.RetryBackoffFactor, c.cfg.RetryMaxBackoff, c.rand)
+		if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+			if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				if ra > c.cfg.RetryMaxBackoff {
+					// Retrying sooner than asked is rude, waiting longer
+					// than retry_max_backoff is not allowed: stop here.
+					return c.finish(resp, err, attempt, lastStatus, false)
+				}
+				wait = ra
+			}
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// The wait would outlive the caller: end now with the
+			// deadline error rather than sleep into it.
+			if resp != nil {
+				lastStatus = resp.StatusCode
+				drainForRetry(resp)
+			}
+			c.end()
+			return nil, &RetryError{Attempts: attempt, LastStatus: lastStatus,
+				Err: fmt.Errorf("next attempt due in %s, after the context deadline: %w", wait.Round(time.Millisecond), context.DeadlineExceeded)}
+		}
+		if !c.budget.withdraw(time.Now()) {
+			return c.finish(resp, err, attempt, lastStatus, true)
+		}
+		if resp != nil {
+			lastStatus = resp.StatusCode
+			drainForRetry(resp)
+		}
+		if h := c.hooks.Retry; h != nil {
+			h(RetryInfo{Host: hostKey(req), Attempt: attempt, Wait: wait, StatusCode: statusOf(resp), Err: err})
+		}
+		if err := c.sleepCtx(ctx, wait); err != nil {
+			c.end()
+			return nil, &RetryError{Attempts: attempt, LastStatus: lastStatus, Err: err}
+		}
+	}
+}
+
+// finish hands the outcome of the last attempt to the caller. A response
+// keeps the client's in-flight count until its body is done.
+func (c *Client) finish(resp *http.Response, err error, attempts, lastStatus int, refused bool) (*http.Response, error) {
+	if err == nil {
+		if st, ok := resp.Body.(*reqState); ok {
+			st.attempts = attempts
+			st.ownsClient = true
+			return resp, nil
+		}
+		c.end()
+		return resp, nil
+	}
+	c.end()
+	if attempts > 1 || refused {
+		return nil, &RetryError{Attempts: attempts, LastStatus: lastStatus, BudgetRefused: refused, Err: err}
+	}
+	return nil, err
+}
+
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+// rewind returns the request for attempt n: req itself first, then a
+// shallow copy with a fresh body from GetBody.
+func rewind(req *http.Request, n int) (*http.Request, error) {
+	if n == 1 || req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("warmpool: rewinding request body for a retry: %w", err)
+	}
+	r := *req
+	r.Body = body
+	return &r, nil
+}
+
+// attempt sends req once. injected reports whether it added the token.
+func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, injected bool, err error) {
+	c := rt.c
 	h := c.dialer.host(hostKey(req))
-	n := h.inflight.Add(1)
+	inflight := h.inflight.Add(1)
 
 	st := &reqState{c: c, host: h, limit: c.cfg.MaxResponseBytes}
 	ctx := req.Context()
 	ctx, st.cancel = context.WithTimeoutCause(ctx, c.cfg.RequestTimeout, c.timeoutErr)
-	if n > int64(c.cfg.MaxConnections) {
+	if inflight > int64(c.cfg.MaxConnections) {
 		// Every connection to this host may be busy: bound the wait.
 		var cancelPool context.CancelCauseFunc
 		ctx, cancelPool = context.WithCancelCause(ctx)
 		st.poolTimer = time.AfterFunc(c.cfg.PoolTimeout, func() { cancelPool(ErrPoolTimeout) })
 		st.cancelPool = cancelPool
+		st.waitStart = time.Now()
+		h.waiting.Add(1)
+		if f := c.hooks.WaitStart; f != nil {
+			f(h.addr)
+		}
 	}
 	st.trace.GotConn = st.gotConn
 	ctx = httptrace.WithClientTrace(ctx, &st.trace)
 
 	r2 := req.WithContext(ctx)
+	st.req = r2
 	if c.tokens != nil && req.Response == nil && req.Header.Get("Authorization") == "" {
 		// req.Response != nil means a redirect: net/http has already decided
 		// whether the original Authorization may follow it.
@@ -59,25 +178,26 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			st.finish()
 			closeReqBody(req)
-			return nil, err
+			return nil, false, err
 		}
 		r2.Header = cloneHeaderWith(req.Header, "Authorization", auth)
+		injected = true
 	}
 
-	resp, err := rt.tr.RoundTrip(r2)
+	resp, err = rt.tr.RoundTrip(r2)
 	if err != nil {
 		err = st.explain(ctx, req, err)
 		st.finish()
-		return nil, err
+		return nil, injected, err
 	}
 	if resp.ContentLength > st.limit {
 		resp.Body.Close() // closes the connection: never drain without bound
 		st.finish()
-		return nil, fmt.Errorf("%w (Content-Length %d > %d)", ErrResponseTooLarge, resp.ContentLength, st.limit)
+		return nil, injected, fmt.Errorf("%w (Content-Length %d > %d)", ErrResponseTooLarge, resp.ContentLength, st.limit)
 	}
 	st.body = resp.Body
 	resp.Body = st
-	return resp, nil
+	return resp, injected, nil
 }
 
 // explain turns a context error caused by warmpool's own timers into the
@@ -108,23 +228,38 @@ type reqState struct {
 	cancel     context.CancelFunc
 	poolTimer  *time.Timer
 	cancelPool context.CancelCauseFunc
+	waitStart  time.Time // zero unless waiting for a connection
 
-	body  io.ReadCloser
-	n     int64
-	limit int64
-	done  atomic.Bool
+	req        *http.Request // the attempt as sent
+	body       io.ReadCloser
+	n          int64
+	limit      int64
+	attempts   int  // set on the response handed to the caller
+	ownsClient bool // finish ends the client's in-flight count
+	done       atomic.Bool
 }
 
 func (st *reqState) gotConn(info httptrace.GotConnInfo) {
 	if st.poolTimer != nil {
 		st.poolTimer.Stop()
+		st.endWait(nil)
 	}
 	if c := asConn(info.Conn); c != nil && st.conn == nil {
 		c.inUse.Add(1)
 		st.conn = c
+		if c.retireAt != 0 && st.c.now().UnixNano() >= c.retireAt && st.req != nil {
+			// Past max_connection_age: this request is its last. net/http
+			// sends Connection: close (HTTP/1.1) or stops opening streams on
+			// it (HTTP/2) and closes it when done, failing nothing.
+			st.req.Close = true
+			c.reason.CompareAndSwap(closeUnknown, closeMaxAge)
+		}
 	}
 	if info.Reused {
 		st.host.reused.Add(1)
+		if f := st.c.hooks.ConnReused; f != nil && st.conn != nil {
+			f(st.conn.info())
+		}
 	}
 	st.host.requests.Add(1)
 }
@@ -152,6 +287,22 @@ func (st *reqState) Close() error {
 	return err
 }
 
+// endWait closes the books on a wait for a connection; it runs once.
+func (st *reqState) endWait(err error) {
+	if st.waitStart.IsZero() {
+		return
+	}
+	d := time.Since(st.waitStart)
+	st.waitStart = time.Time{}
+	h := st.host
+	h.waiting.Add(-1)
+	h.waits.Add(1)
+	h.waitNanos.Add(int64(d))
+	if f := st.c.hooks.WaitEnd; f != nil {
+		f(h.addr, d, err)
+	}
+}
+
 // finish releases everything the request held; it runs once.
 func (st *reqState) finish() {
 	if !st.done.CompareAndSwap(false, true) {
@@ -159,6 +310,7 @@ func (st *reqState) finish() {
 	}
 	if st.poolTimer != nil {
 		st.poolTimer.Stop()
+		st.endWait(context.Cause(st.req.Context()))
 		st.cancelPool(nil)
 	}
 	st.cancel()
@@ -168,7 +320,9 @@ func (st *reqState) finish() {
 		}
 	}
 	st.host.inflight.Add(-1)
-	st.c.end()
+	if st.ownsClient {
+		st.c.end()
+	}
 }
 
 // hostKey is the dialed address for req, as net/http passes it to the dialer.

@@ -1,0 +1,54 @@
+package warmpool
+
+import (
+	"time"
+)
+
+// Hooks lets callers feed their own telemetry from pool events, in the
+// manner of net/http/httptrace.ClientTrace: every field is optional.
+//
+// Concurrency: hooks are called synchronously from the goroutines doing the
+// work — dials, request goroutines, net/http's connection goroutines and the
+// client's janitor — often from many at once. They must be safe for
+// concurrent use, return quickly, and not call back into the Client.
+type Hooks struct {
+	// ConnOpened is called after a connection to host was dialed.
+	ConnOpened func(ConnInfo)
+	// ConnClosed is called once per connection, after it closed; reason is
+	// one of "idle_expiry", "max_age", "server", "error", "client",
+	// "trim", "other".
+	ConnClosed func(info ConnInfo, reason string)
+	// ConnReused is called when a request is served on a connection that
+	// served an earlier request.
+	ConnReused func(ConnInfo)
+	// WaitStart is called when a request has to wait for a connection
+	// because all max_connections to its host are busy.
+	WaitStart func(host string)
+	// WaitEnd is called when that wait ends: waited is how long it took,
+	// err is nil or matches ErrPoolTimeout or the caller's context error.
+	WaitEnd func(host string, waited time.Duration, err error)
+	// Retry is called before the client waits to retry a request.
+	Retry func(RetryInfo)
+}
+
+// ConnInfo describes a pooled connection.
+type ConnInfo struct {
+	Host       string // dialed address, "host:port"
+	LocalAddr  string
+	RemoteAddr string
+	Age        time.Duration // since it was dialed
+}
+
+// RetryInfo describes a retry about to happen.
+type RetryInfo struct {
+	Host       string
+	Attempt    int           // the attempt that failed, from 1
+	Wait       time.Duration // backoff before the next attempt
+	StatusCode int           // of the failed attempt, 0 if it got no response
+	Err        error         // of the failed attempt, nil if it got a response
+}
+
+// WithHooks installs pool event hooks; see Hooks for their concurrency.
+func WithHooks(h Hooks) Option {
+	return func(o *options) { o.hooks = h }
+}

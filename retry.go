@@ -1,0 +1,246 @@
+package warmpool
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// RetryError is returned when a request failed after more than one attempt,
+// or when the retry budget refused a retry. It keeps the count, the status
+// of the last attempt that got a response, and unwraps to the last cause, so
+// errors.Is(err, context.DeadlineExceeded) and the like keep working.
+type RetryError struct {
+	Attempts      int
+	LastStatus    int  // 0 if no attempt got a response
+	BudgetRefused bool // the retry budget stopped further attempts
+	Err           error
+}
+
+func (e *RetryError) Error() string {
+	msg := fmt.Sprintf("warmpool: giving up after %d attempts", e.Attempts)
+	if e.BudgetRefused {
+		msg += " (retry budget exhausted)"
+	}
+	if e.LastStatus != 0 {
+		msg += fmt.Sprintf(", last status %d", e.LastStatus)
+	}
+	return msg + ": " + e.Err.Error()
+}
+
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// retryClass says whether and why a failed attempt may be retried.
+type retryClass int
+
+const (
+	noRetry      retryClass = iota
+	retryAlways             // the request provably did not run: any method
+	retryIdempot            // it may have run: idempotent requests only
+)
+
+// classify decides whether an attempt's outcome may be retried.
+func classify(resp *http.Response, err error) retryClass {
+	if err == nil {
+		switch resp.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			return retryAlways // the server says it did not process the request
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			return retryIdempot // a proxy may have forwarded it
+		}
+		return noRetry
+	}
+	switch {
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrPoolTimeout), errors.Is(err, ErrResponseTooLarge),
+		errors.Is(err, context.Canceled):
+		return noRetry
+	case isCertError(err):
+		return noRetry
+	case isDialError(err):
+		return retryAlways
+	}
+	return retryIdempot // reset, EOF or timeout after the request may have been sent
+}
+
+func isCertError(err error) bool {
+	var (
+		cv *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+}
+
+// isDialError reports a failure to connect, before any byte of the request
+// was sent: refused, unreachable, DNS, connect timeout, or a TLS handshake
+// failure (certificate errors are excluded by the caller).
+func isDialError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var rh tls.RecordHeaderError
+	var ae tls.AlertError
+	return errors.As(err, &rh) || errors.As(err, &ae) || errors.Is(err, syscall.ECONNREFUSED) || isTLSHandshakeTimeout(err)
+}
+
+// isTLSHandshakeTimeout matches net/http's unexported TLS handshake timeout
+// error, which has no exported type or sentinel: this is the one place that
+// compares an error string, because the standard library forces it.
+func isTLSHandshakeTimeout(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == "net/http: TLS handshake timeout" {
+			return true
+		}
+	}
+	return false
+}
+
+// isIdempotent reports whether repeating req is safe: by method, or because
+// it carries an Idempotency-Key the server deduplicates on.
+func isIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+// replayable reports whether req's body can be sent again.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// backoff is the wait before retry n (1-based): full jitter over
+// factor × 2^(n-1) seconds, capped at max. It is never negative.
+func backoff(n int, factor float64, max time.Duration, rnd func() float64) time.Duration {
+	if n < 1 || factor <= 0 || max <= 0 || math.IsNaN(factor) {
+		return 0
+	}
+	ceil := factor * math.Exp2(float64(n-1)) * float64(time.Second)
+	if math.IsInf(ceil, 0) || ceil > float64(max) {
+		ceil = float64(max)
+	}
+	return time.Duration(rnd() * ceil)
+}
+
+// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP-date.
+// ok is false for a missing or malformed value; a date in the past is 0.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > int64(math.MaxInt64/time.Second) {
+			return time.Duration(math.MaxInt64), true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}
+
+// budget limits retries to a share of recent requests plus a floor per
+// second, over a sliding window of budgetWindow one-second buckets, in the
+// manner of Finagle's RetryBudget. It is lock-free: deposits are one atomic
+// add on the request path.
+type budget struct {
+	percent   float64
+	perSecond float64
+	start     time.Time
+	buckets   [budgetWindow]budgetBucket
+	refused   atomic.Int64
+	retries   atomic.Int64
+}
+
+const budgetWindow = 10
+
+type budgetBucket struct {
+	sec     atomic.Int64
+	reqs    atomic.Int64
+	retries atomic.Int64
+}
+
+func (b *budget) bucket(now time.Time) *budgetBucket {
+	sec := now.Unix()
+	bk := &b.buckets[sec%budgetWindow]
+	if old := bk.sec.Load(); old != sec && bk.sec.CompareAndSwap(old, sec) {
+		bk.reqs.Store(0)
+		bk.retries.Store(0)
+	}
+	return bk
+}
+
+// deposit records a request.
+func (b *budget) deposit(now time.Time) { b.bucket(now).reqs.Add(1) }
+
+// withdraw reports whether a retry may go ahead now, and records it if so.
+func (b *budget) withdraw(now time.Time) bool {
+	var reqs, retries int64
+	sec := now.Unix()
+	for i := range b.buckets {
+		bk := &b.buckets[i]
+		if s := bk.sec.Load(); s > sec-budgetWindow && s <= sec {
+			reqs += bk.reqs.Load()
+			retries += bk.retries.Load()
+		}
+	}
+	// The floor accrues from the client's start, up to the window.
+	secs := min(now.Sub(b.start).Seconds()+1, budgetWindow)
+	allowed := b.percent/100*float64(reqs) + b.perSecond*secs
+	if float64(retries+1) > allowed {
+		b.refused.Add(1)
+		return false
+	}
+	b.bucket(now).retries.Add(1)
+	b.retries.Add(1)
+	return true
+}
+
+// sleepCtx waits d, or less if ctx ends or the client closes.
+func (c *Client) sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-c.done:
+		return ErrClosed
+	}
+}
+
+// drainForRetry discards a response that will be retried, keeping its
+// connection when the body is short.
+func drainForRetry(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	resp.Body.Close()
+}
+
+func jitter() float64 { return rand.Float64() }
