@@ -1,12 +1,14 @@
 package warmpool
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +53,8 @@ type hostPool struct {
 	idleExpiry time.Duration
 
 	inflight     atomic.Int64 // requests between RoundTrip and body close
+	peak         atomic.Int64 // highest inflight since the janitor last looked
+	demand       []int64      // janitor only: peaks of the last keepalive_expiry, one per tick
 	requests     atomic.Int64 // requests that got a connection
 	reused       atomic.Int64 // of those, on a connection that served before
 	poolTimeouts atomic.Int64
@@ -298,6 +302,47 @@ func (d *dialer) retireIdle(now time.Time) {
 }
 
 const retiredMark = -1 << 20
+
+// notePeak records n requests in flight if it is a new peak.
+func (h *hostPool) notePeak(n int64) {
+	for p := h.peak.Load(); n > p && !h.peak.CompareAndSwap(p, n); p = h.peak.Load() {
+	}
+}
+
+// trimIdle makes idle retention follow demand: it keeps as many idle
+// connections as requests were in flight at the peak of the last
+// keepalive_expiry, at least keep, and closes the rest, longest idle first.
+// slots is how many ticks make up keepalive_expiry.
+func (d *dialer) trimIdle(keep, slots int) {
+	for _, h := range d.hostList() {
+		h.demand = append(h.demand, h.peak.Swap(h.inflight.Load()))
+		if len(h.demand) > slots {
+			h.demand = h.demand[len(h.demand)-slots:]
+		}
+		allowed := int64(keep)
+		for _, p := range h.demand {
+			allowed = max(allowed, p)
+		}
+		var idle []*conn
+		h.mu.Lock()
+		for c := range h.conns {
+			if c.inUse.Load() == 0 {
+				idle = append(idle, c)
+			}
+		}
+		h.mu.Unlock()
+		excess := int64(len(idle)) - allowed
+		if excess <= 0 {
+			continue
+		}
+		slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
+		for _, c := range idle[:excess] {
+			if c.inUse.CompareAndSwap(0, retiredMark) {
+				c.closeWith(closeTrim)
+			}
+		}
+	}
+}
 
 func (c *conn) closeWith(reason int32) {
 	c.reason.CompareAndSwap(closeUnknown, reason)

@@ -29,6 +29,18 @@ type Hooks struct {
 	WaitEnd func(host string, waited time.Duration, err error)
 	// Retry is called before the client waits to retry a request.
 	Retry func(RetryInfo)
+	// RequestDone is called once per attempt when it is over: after its
+	// response body was read to the end or closed, or when it failed.
+	RequestDone func(RequestInfo)
+}
+
+// RequestInfo describes one finished attempt.
+type RequestInfo struct {
+	Host       string // dialed address, "host:port"
+	Method     string
+	StatusCode int           // 0 if the attempt got no response
+	Duration   time.Duration // from sending until the body was done
+	Err        error         // nil if a response arrived (whatever its status)
 }
 
 // ConnInfo describes a pooled connection.

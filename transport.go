@@ -150,8 +150,12 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 	c := rt.c
 	h := c.dialer.host(hostKey(req))
 	inflight := h.inflight.Add(1)
+	h.notePeak(inflight)
 
 	st := &reqState{c: c, host: h, limit: c.cfg.MaxResponseBytes}
+	if c.hooks.RequestDone != nil {
+		st.start = time.Now()
+	}
 	ctx := req.Context()
 	ctx, st.cancel = context.WithTimeoutCause(ctx, c.cfg.RequestTimeout, c.timeoutErr)
 	if inflight > int64(c.cfg.MaxConnections) {
@@ -187,9 +191,11 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 	resp, err = rt.tr.RoundTrip(r2)
 	if err != nil {
 		err = st.explain(ctx, req, err)
+		st.err = err
 		st.finish()
 		return nil, injected, err
 	}
+	st.status = resp.StatusCode
 	if resp.ContentLength > st.limit {
 		resp.Body.Close() // closes the connection: never drain without bound
 		st.finish()
@@ -229,6 +235,9 @@ type reqState struct {
 	poolTimer  *time.Timer
 	cancelPool context.CancelCauseFunc
 	waitStart  time.Time // zero unless waiting for a connection
+	start      time.Time // set only when Hooks.RequestDone is
+	status     int
+	err        error
 
 	req        *http.Request // the attempt as sent
 	body       io.ReadCloser
@@ -320,6 +329,9 @@ func (st *reqState) finish() {
 		}
 	}
 	st.host.inflight.Add(-1)
+	if f := st.c.hooks.RequestDone; f != nil {
+		f(RequestInfo{Host: st.host.addr, Method: st.req.Method, StatusCode: st.status, Duration: time.Since(st.start), Err: st.err})
+	}
 	if st.ownsClient {
 		st.c.end()
 	}

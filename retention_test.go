@@ -1,0 +1,105 @@
+package warmpool
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warmpool/warmpool/internal/refserver"
+)
+
+// load runs workers that post back to back until the duration passes.
+func load(t testing.TB, c *Client, url string, workers int, d time.Duration) (ok, failed int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 100000 && time.Now().Before(stop); n++ {
+				err := post(c, url)
+				mu.Lock()
+				if err != nil {
+					failed++
+				} else {
+					ok++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ok, failed
+}
+
+// With the default config (max_keepalive_connections 20), a steady load of
+// more workers than that must not close and reopen connections: retention
+// follows demand.
+func TestDefaultConfigSteadyLoadDoesNotChurn(t *testing.T) {
+	for _, workers := range []int{32, 64} {
+		t.Run("workers="+itoa(workers), func(t *testing.T) {
+			srv := startServer(t, refserver.Options{Delay: time.Millisecond})
+			cfg := DefaultConfig()
+			cfg.EnableHTTP2 = false
+			c := newClient(t, srv, cfg)
+			url := srv.URL() + "/answer"
+			// Warm-up: every worker's first request dials, and a dial that
+			// loses the race to a freed connection stays in the pool.
+			if _, failed := load(t, c, url, workers, 300*time.Millisecond); failed > 0 {
+				t.Fatalf("warm-up: %d requests failed", failed)
+			}
+			warm := srv.Stats().Accepted
+			if warm > int64(workers)*3/2 {
+				t.Errorf("warm-up opened %d connections for %d workers", warm, workers)
+			}
+			ok, failed := load(t, c, url, workers, time.Second)
+			if failed > 0 {
+				t.Fatalf("%d requests failed", failed)
+			}
+			if st := srv.Stats(); st.Accepted != warm {
+				t.Errorf("server accepted %d new connections in steady state (%d requests by %d workers), want 0", st.Accepted-warm, ok, workers)
+			}
+			if cs := c.Stats(); cs.Closed != 0 {
+				t.Errorf("client closed %d connections under steady load (%+v), want 0", cs.Closed, cs.ClosedBy)
+			}
+		})
+	}
+}
+
+// After a burst, idle connections beyond max_keepalive_connections and the
+// current demand are closed once the burst is keepalive_expiry in the past.
+func TestIdleRetentionTrimsAfterBurst(t *testing.T) {
+	srv := startServer(t, refserver.Options{Delay: 30 * time.Millisecond})
+	cfg := DefaultConfig()
+	cfg.MaxKeepaliveConnections = 4
+	cfg.KeepaliveExpiry = 400 * time.Millisecond
+	c := newClient(t, srv, cfg)
+	url := srv.URL() + "/answer"
+	if ok, _, _, err := countErrs(parallel(24, func(int) error { return post(c, url) }), nil); ok != 24 {
+		t.Fatalf("burst: %d of 24 succeeded, first error: %v", ok, err)
+	}
+	if open := c.Stats().Open; open < 12 {
+		t.Fatalf("burst left %d connections open, want most of 24", open)
+	}
+	// A trickle of single requests keeps the pool in use but needs one.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && c.Stats().Open > int64(cfg.MaxKeepaliveConnections) {
+		if err := post(c, url); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := c.Stats()
+	if st.Open > int64(cfg.MaxKeepaliveConnections) {
+		t.Fatalf("%d connections still open 3s after the burst, want ≤ %d", st.Open, cfg.MaxKeepaliveConnections)
+	}
+	if st.ClosedBy.Trim+st.ClosedBy.IdleExpiry == 0 {
+		t.Errorf("no connection closed by trim or idle expiry: %+v", st.ClosedBy)
+	}
+	t.Logf("closed by trim %d, by idle expiry %d", st.ClosedBy.Trim, st.ClosedBy.IdleExpiry)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
