@@ -1,0 +1,65 @@
+// Package warmpool is a pooled, authenticated HTTP client for
+// service-to-service calls, built on net/http.
+//
+// A service that builds a new HTTP client per request pays a TCP handshake, a
+// TLS handshake and often a token fetch on every call, and leaves sockets in
+// TIME_WAIT. warmpool is the one long-lived client per process that removes
+// all three:
+//
+//	client, err := warmpool.New(warmpool.DefaultConfig(),
+//		warmpool.WithTokenSource(warmpool.StaticToken(os.Getenv("TOKEN"))))
+//	if err != nil { ... }
+//	defer client.Shutdown(context.Background())
+//
+//	var out Answer
+//	err = client.PostJSON(ctx, "https://backend.internal/answer", question, &out)
+//
+// # What it adds to net/http
+//
+// net/http already pools connections. warmpool adds what it lacks:
+//
+//   - Idle retention that follows demand. net/http keeps 2 idle connections
+//     per host by default and closes the rest as each response completes, so
+//     32 concurrent callers churn through new connections. warmpool keeps as
+//     many idle connections as were in flight at the recent peak (at least
+//     max_keepalive_connections, at most max_connections) and trims back only
+//     after keepalive_expiry of lower demand.
+//   - A bounded wait for a connection. With all max_connections of a host
+//     busy, net/http queues a request without limit; warmpool fails it with
+//     ErrPoolTimeout after pool_timeout.
+//   - A connection lifetime (max_connection_age), so traffic reaches new
+//     backend replicas.
+//   - Safe retries: only what provably did not run, or is idempotent, with
+//     full-jitter backoff, Retry-After, and a retry budget (RetryError).
+//   - Cached bearer tokens (TokenCache), fetched once per lifetime and
+//     shared by all callers, never printed.
+//   - Pool statistics (Stats, Hooks, LogStats, and package prom), and Diagnose
+//     to read them.
+//
+// # Configuration
+//
+// Config holds every setting; DefaultConfig gives the defaults and LoadConfig
+// reads the http_client block of a YAML file and WARMPOOL_<KEY> environment
+// variables:
+//
+//	http_client:
+//	  max_keepalive_connections: 20
+//	  max_connections: 100
+//	  keepalive_expiry: 30.0
+//	  connection_timeout: 10.0
+//	  request_timeout: 30.0
+//	  pool_timeout: 5.0
+//	  enable_http2: true
+//	  h2c: false
+//	  max_retries: 3
+//	  retry_backoff_factor: 0.5
+//	  max_response_bytes: 10485760
+//
+// # How pooling is measured
+//
+// Every connection is dialed through a counting wrapper, so Stats knows how
+// many are open, in use and idle, why each closed, and which requests reused
+// one (httptrace GotConn). The reference server in internal/refserver counts
+// the same connections from the server side (http.Server.ConnState); the
+// tests assert the two agree, and `warmpool bench` prints both.
+package warmpool
