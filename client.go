@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -272,7 +273,7 @@ func (c *Client) PostJSON(ctx context.Context, url string, in, out any) error {
 			StatusCode:  resp.StatusCode,
 			ContentType: resp.Header.Get("Content-Type"),
 			URL:         redactURL(url),
-			Body:        c.redact(b),
+			Body:        c.redact(req.URL, b),
 		}
 	}
 	if out == nil {
@@ -309,7 +310,7 @@ func (c *Client) statusError(req *http.Request, resp *http.Response) error {
 		StatusCode: resp.StatusCode,
 		Method:     req.Method,
 		URL:        redactURL(req.URL.String()),
-		Body:       c.redact(b),
+		Body:       c.redact(req.URL, b),
 		Attempts:   attempts,
 	}
 }
@@ -323,13 +324,18 @@ func drainAndClose(body io.ReadCloser) {
 	body.Close()
 }
 
-// redact removes the current token from b, for bodies that echo headers.
-func (c *Client) redact(b []byte) []byte {
-	if a := c.lastToken.Load(); a != nil && a.token != "" {
-		b = bytes.ReplaceAll(b, []byte(a.token), []byte("[REDACTED]"))
+// redact removes from b the token sent to u's origin, and any other
+// "Bearer <token>", for bodies that echo request headers.
+func (c *Client) redact(u *url.URL, b []byte) []byte {
+	if c.tokens != nil {
+		if a := c.tokens.forURL(u).header.Load(); a != nil && a.token != "" {
+			b = bytes.ReplaceAll(b, []byte(a.token), []byte("[REDACTED]"))
+		}
 	}
-	return b
+	return bearerRE.ReplaceAll(b, []byte("Bearer [REDACTED]"))
 }
+
+var bearerRE = regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9\-._~+/]+=*`)
 
 // redactURL drops user info and query (which may carry credentials).
 func redactURL(raw string) string {

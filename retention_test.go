@@ -9,8 +9,8 @@ import (
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
-// load runs workers that post back to back until the duration passes.
-func load(t testing.TB, c *Client, url string, workers int, d time.Duration) (ok, failed int) {
+// steadyLoad runs workers that post back to back until the duration passes.
+func steadyLoad(t testing.TB, c *Client, url string, workers int, d time.Duration) (ok, failed int) {
 	t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -48,14 +48,14 @@ func TestDefaultConfigSteadyLoadDoesNotChurn(t *testing.T) {
 			url := srv.URL() + "/answer"
 			// Warm-up: every worker's first request dials, and a dial that
 			// loses the race to a freed connection stays in the pool.
-			if _, failed := load(t, c, url, workers, 300*time.Millisecond); failed > 0 {
+			if _, failed := steadyLoad(t, c, url, workers, 300*time.Millisecond); failed > 0 {
 				t.Fatalf("warm-up: %d requests failed", failed)
 			}
 			warm := srv.Stats().Accepted
 			if warm > int64(workers)*3/2 {
 				t.Errorf("warm-up opened %d connections for %d workers", warm, workers)
 			}
-			ok, failed := load(t, c, url, workers, time.Second)
+			ok, failed := steadyLoad(t, c, url, workers, time.Second)
 			if failed > 0 {
 				t.Fatalf("%d requests failed", failed)
 			}
