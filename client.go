@@ -324,6 +324,18 @@ func drainAndClose(body io.ReadCloser) {
 	body.Close()
 }
 
+// ownsAuthorization reports whether the client may set req's Authorization
+// header: it has none, or it holds the token the client sent to this origin
+// (PostJSON sets it directly; after a 401 the client replaces it).
+func (c *Client) ownsAuthorization(req *http.Request) bool {
+	cur := req.Header["Authorization"]
+	if len(cur) == 0 {
+		return true
+	}
+	a := c.tokens.forURL(req.URL).header.Load()
+	return len(cur) == 1 && a != nil && cur[0] == a.header[0]
+}
+
 // redact removes from b the token sent to u's origin, and any other
 // "Bearer <token>", for bodies that echo request headers.
 func (c *Client) redact(u *url.URL, b []byte) []byte {

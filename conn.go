@@ -53,6 +53,8 @@ type hostPool struct {
 	idleExpiry time.Duration
 
 	inflight     atomic.Int64 // requests between RoundTrip and body close
+	holding      atomic.Int64 // of those, how many hold a connection
+	dialsAvoided atomic.Int64 // dials held back and then not needed
 	peak         atomic.Int64 // highest inflight since the janitor last looked
 	demand       []int64      // janitor only: peaks of the last keepalive_expiry, one per tick
 	requests     atomic.Int64 // requests that got a connection
@@ -102,6 +104,10 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, ErrClosed
 	}
 	h := d.host(addr)
+	if !d.dialNeeded(ctx, h) {
+		h.dialsAvoided.Add(1)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errDialNotNeeded}
+	}
 	h.dialing.Add(1)
 	nc, err := d.net.DialContext(ctx, network, addr)
 	h.dialing.Add(-1)
@@ -132,6 +138,56 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	return c, nil
 }
 
+// errDialNotNeeded ends a dial that no request needs any more. net/http
+// drops it: the request it was for was served by a connection that became
+// free first.
+var errDialNotNeeded = errors.New("warmpool: dial not needed: a connection became free first")
+
+// dialGateMax bounds how long a dial may be held back.
+const dialGateMax = 250 * time.Millisecond
+
+// dialNeeded holds a dial back while the requests waiting for a connection
+// to h can all be served by idle connections and dials already under way,
+// and reports whether the dial should go ahead: true once waiters outnumber
+// that supply (or after dialGateMax), false as soon as no request waits.
+//
+// net/http starts a dial for every request that finds no idle connection
+// and keeps it going even when another connection frees up first; under a
+// burst of N callers that leaves well over N connections (golang/go#66442).
+// Holding back the surplus keeps connections close to the concurrency.
+func (d *dialer) dialNeeded(ctx context.Context, h *hostPool) bool {
+	var deadline time.Time
+	for {
+		waiting := h.inflight.Load() - h.holding.Load()
+		if waiting <= 0 {
+			return false
+		}
+		if waiting > h.idleCount()+h.dialing.Load() {
+			return true
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(dialGateMax)
+		} else if now.After(deadline) || ctx.Err() != nil || d.closed.Load() {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// idleCount is the number of open connections serving no request.
+func (h *hostPool) idleCount() int64 {
+	var n int64
+	h.mu.Lock()
+	for c := range h.conns {
+		if c.inUse.Load() == 0 {
+			n++
+		}
+	}
+	h.mu.Unlock()
+	return n
+}
+
 // DialTLSContext dials and completes the TLS handshake itself, rather than
 // leaving it to net/http, so that handshakes and their failures are counted
 // and bounded by connection_timeout together with the TCP connect.
@@ -156,13 +212,14 @@ func (d *dialer) DialTLSContext(ctx context.Context, network, addr string) (net.
 	hsStart := time.Now()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		kind := dialTLS
-		if hctx.Err() != nil {
+		if hctx.Err() != nil && ctx.Err() == nil {
 			kind = dialTimeout
-			err = fmt.Errorf("warmpool: TLS handshake with %s not done within connection_timeout (%s): %w", addr, d.net.Timeout, context.DeadlineExceeded)
+			err = fmt.Errorf("TLS handshake not done within connection_timeout (%s): %w", d.net.Timeout, context.DeadlineExceeded)
 		}
 		c.host.dialFail[kind].Add(1)
 		c.closeWith(closeError)
-		return nil, err
+		// A dial error, like a refused connection: nothing was sent.
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: err}
 	}
 	c.host.tlsHandshakes.Add(1)
 	c.host.tlsNanos.Add(int64(time.Since(hsStart)))
@@ -235,6 +292,28 @@ func (c *conn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// Write refuses to write on a connection warmpool has claimed for closing
+// (retired or trimmed). A request net/http handed it in the meantime then
+// fails before sending a byte, which net/http retries on another connection
+// when the body can be replayed.
+func (c *conn) Write(p []byte) (int, error) {
+	if c.inUse.Load() < 0 {
+		return 0, errConnRetired
+	}
+	return c.Conn.Write(p)
+}
+
+var errConnRetired = fmt.Errorf("warmpool: connection retired: %w", net.ErrClosed)
+
+// retireIfAged closes c if it is past max_connection_age and idle. It is
+// called as a request releases c, so an aged connection serves no request
+// after the one in flight when it aged.
+func (c *conn) retireIfAged(now time.Time) {
+	if c.retireAt != 0 && now.UnixNano() >= c.retireAt && c.inUse.CompareAndSwap(0, retiredMark) {
+		c.closeWith(closeMaxAge)
+	}
 }
 
 // Close is called by net/http (idle expiry, server EOF, errors) and by

@@ -31,9 +31,12 @@ type HostStats struct {
 	Waiting  int64 // requests waiting now for a connection (all max_connections busy)
 
 	// Connection counters.
-	Created  int64        // connections opened
-	Closed   int64        // connections closed, for any reason
-	ClosedBy CloseReasons // Closed by reason
+	Created int64 // connections opened
+	// DialsAvoided counts dials net/http asked for that warmpool held back
+	// and dropped because a connection became free first.
+	DialsAvoided int64
+	Closed       int64        // connections closed, for any reason
+	ClosedBy     CloseReasons // Closed by reason
 
 	DialFailures     DialFailures  // failed attempts to open a connection, by kind
 	TLSHandshakes    int64         // completed TLS handshakes
@@ -107,6 +110,7 @@ func (h *hostPool) stats() HostStats {
 		Dialing:      h.dialing.Load(),
 		InFlight:     h.inflight.Load(),
 		Created:      h.created.Load(),
+		DialsAvoided: h.dialsAvoided.Load(),
 		Requests:     h.requests.Load(),
 		Reused:       h.reused.Load(),
 		PoolTimeouts: h.poolTimeouts.Load(),
@@ -152,6 +156,7 @@ func (s *HostStats) add(o HostStats) {
 	s.Dialing += o.Dialing
 	s.InFlight += o.InFlight
 	s.Created += o.Created
+	s.DialsAvoided += o.DialsAvoided
 	s.Closed += o.Closed
 	s.Requests += o.Requests
 	s.Reused += o.Reused

@@ -175,7 +175,7 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 
 	r2 := req.WithContext(ctx)
 	st.req = r2
-	if c.tokens != nil && req.Response == nil && req.Header.Get("Authorization") == "" {
+	if c.tokens != nil && req.Response == nil && c.ownsAuthorization(req) {
 		// req.Response != nil means a redirect: net/http has already decided
 		// whether the original Authorization may follow it.
 		auth, err := c.authHeader(req.Context(), req.URL)
@@ -184,7 +184,9 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 			closeReqBody(req)
 			return nil, false, err
 		}
-		r2.Header = cloneHeaderWith(req.Header, "Authorization", auth)
+		if cur := req.Header["Authorization"]; len(cur) != 1 || cur[0] != auth[0] {
+			r2.Header = cloneHeaderWith(req.Header, "Authorization", auth)
+		}
 		injected = true
 	}
 
@@ -255,6 +257,7 @@ func (st *reqState) gotConn(info httptrace.GotConnInfo) {
 	}
 	if c := asConn(info.Conn); c != nil && st.conn == nil {
 		c.inUse.Add(1)
+		st.host.holding.Add(1)
 		st.conn = c
 		if c.retireAt != 0 && st.c.now().UnixNano() >= c.retireAt && st.req != nil {
 			// Past max_connection_age: this request is its last. net/http
@@ -325,8 +328,11 @@ func (st *reqState) finish() {
 	st.cancel()
 	if c := st.conn; c != nil {
 		if c.inUse.Add(-1) == 0 {
-			c.idleSince.Store(time.Now().UnixNano())
+			now := time.Now()
+			c.idleSince.Store(now.UnixNano())
+			c.retireIfAged(st.c.now())
 		}
+		st.host.holding.Add(-1)
 	}
 	st.host.inflight.Add(-1)
 	if f := st.c.hooks.RequestDone; f != nil {
