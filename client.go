@@ -121,6 +121,14 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	if o.tokens == nil && o.tokenFor == nil {
+		// No token option: the auth block of the config decides.
+		opt, err := cfg.Auth.Option()
+		if err != nil {
+			return nil, err
+		}
+		opt(&o)
+	}
 	c.tokens = newTokens(o)
 
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -205,10 +213,11 @@ func newTransport(cfg Config, d *dialer) *http.Transport {
 func (c *Client) Config() Config { return c.cfg }
 
 // HTTPClient returns a standard *http.Client that shares this client's pool,
-// token, timeouts and limits, for libraries that take one (SDKs, oauth2,
-// otelhttp). It follows redirects as net/http does; the token is added only
-// to the original request, and net/http drops it on redirects to another
-// host. Closing the Client closes it too.
+// token, timeouts, limits and retries, for libraries that take one (SDKs,
+// oauth2, otelhttp). It follows redirects as net/http does; the token is
+// added to the original request and to same-origin redirects, and no
+// Authorization, the client's or the caller's, follows a redirect to another
+// origin (scheme, host and port). Closing the Client closes it too.
 func (c *Client) HTTPClient() *http.Client { return c.hc }
 
 // Do sends req through the pool: it adds the bearer token unless req has an

@@ -96,6 +96,12 @@ type Config struct {
 	// host that is not loopback, where anyone on the path can read it. Key
 	// allow_insecure_token. Zero means off: such a request fails.
 	AllowInsecureToken bool
+
+	// Auth selects the bearer token source, from the auth block (a sibling
+	// of http_client) and WARMPOOL_AUTH_<KEY> variables; see AuthConfig. New
+	// does not act on it: pass the option from Auth.Option to New. Zero means
+	// no token, with RefreshBefore and Timeout at their defaults.
+	Auth AuthConfig
 }
 
 // DefaultConfig returns the defaults with every field filled in: what
@@ -124,6 +130,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.RetryBackoffFactor, 0.5)
 	orDefault(&c.RetryMaxBackoff, 10*time.Second)
 	orDefault(&c.MaxResponseBytes, 10<<20)
+	orDefault(&c.Auth.RefreshBefore, defaultRefreshBefore)
+	orDefault(&c.Auth.Timeout, defaultAuthTimeout)
 	return c
 }
 
@@ -139,9 +147,11 @@ func orDefault[T comparable](p *T, def T) {
 // a Source. A zero that means a default counts as that default.
 func (c Config) Validate() error {
 	d := c.withDefaults()
-	for _, f := range settings {
-		if v, ok := f.check(&d); !ok {
-			return &ConfigError{Key: configBlockKey + "." + f.key, Value: v, Allowed: f.allowed}
+	for _, table := range [][]setting{settings, authSettings} {
+		for _, f := range table {
+			if v, ok := f.check(&d); !ok {
+				return &ConfigError{Key: f.fullKey(), Value: f.shown(v), Allowed: f.allowed}
+			}
 		}
 	}
 	if d.MaxKeepaliveConnections > d.MaxConnections {
@@ -151,7 +161,7 @@ func (c Config) Validate() error {
 			Allowed: fmt.Sprintf("must be ≤ max_connections (%d)", d.MaxConnections),
 		}
 	}
-	return nil
+	return d.Auth.validate()
 }
 
 // ConfigError reports a setting that is unknown, malformed or out of range,
@@ -178,13 +188,15 @@ func (e *ConfigError) Error() string {
 	return msg + e.Allowed
 }
 
-// LoadConfig returns the defaults, overridden by the http_client block of the
-// YAML file at path, overridden in turn by WARMPOOL_* environment variables;
-// an empty variable counts as unset. With path "" only the defaults and the
-// environment apply. Other top-level keys of the file are ignored, so the block
-// can live in a larger application config. The result is validated; a bad
-// setting is reported as a *ConfigError naming its file and line or its
-// variable.
+// LoadConfig returns the defaults, overridden by the http_client and auth
+// blocks of the YAML file at path, overridden in turn by WARMPOOL_*
+// environment variables; an empty variable counts as unset. A
+// WARMPOOL_AUTH_TYPE that changes auth.type replaces the file's auth block
+// as a whole, as its other keys belong to the old type. With path "" only
+// the defaults and the environment apply. Other top-level keys of the file
+// are ignored, so the blocks can live in a larger application config. The
+// result is validated; a bad setting is reported as a *ConfigError naming its
+// file and line or its variable.
 func LoadConfig(path string) (Config, error) {
 	l := newConfigLoader(baseConfig())
 	if path != "" {
@@ -222,14 +234,43 @@ func applyEnv(c Config, lookup func(string) (string, bool)) (Config, error) {
 // configBlockKey is the YAML key of the block that holds the settings.
 const configBlockKey = "http_client"
 
-// setting is one key of the http_client block. The file parser, the
-// environment parser and Validate share one table of them, so keys, checks
-// and messages cannot drift apart.
+// setting is one key of the http_client or auth block. The file parser, the
+// environment parser and Validate share one table of them per block, so
+// keys, checks and messages cannot drift apart.
 type setting struct {
-	key     string                         // YAML key within http_client; WARMPOOL_ + upper case for the environment
+	key     string                         // YAML key within its block
 	allowed string                         // what a valid value looks like, for errors
 	parse   func(c *Config, s string) bool // stores s in c; false if s is not allowed
 	check   func(c *Config) (string, bool) // formats the value in c; false if Validate rejects it
+
+	block  string                               // "" for http_client, or authBlockKey
+	list   func(c *Config, items []string) bool // non-nil: a YAML list is allowed too
+	secret bool                                 // the value never appears in errors
+}
+
+// fullKey is the YAML path of the setting, such as "http_client.h2c".
+func (f *setting) fullKey() string {
+	if f.block == "" {
+		return configBlockKey + "." + f.key
+	}
+	return f.block + "." + f.key
+}
+
+// envName is the variable that overrides the setting, such as WARMPOOL_H2C
+// or WARMPOOL_AUTH_TYPE.
+func (f *setting) envName() string {
+	if f.block == "" {
+		return "WARMPOOL_" + strings.ToUpper(f.key)
+	}
+	return "WARMPOOL_" + strings.ToUpper(f.block+"_"+f.key)
+}
+
+// shown is value as an error may show it: redacted for a secret.
+func (f *setting) shown(value string) string {
+	if f.secret && value != "" {
+		return redactedMark
+	}
+	return value
 }
 
 var settings = []setting{
@@ -253,6 +294,69 @@ var settings = []setting{
 	intSetting("max_response_bytes", int64(1), func(c *Config) *int64 { return &c.MaxResponseBytes }),
 	durationSetting("stats_log_interval", 0, func(c *Config) *time.Duration { return &c.StatsLogInterval }),
 	boolSetting("allow_insecure_token", func(c *Config) *bool { return &c.AllowInsecureToken }),
+}
+
+// authSettings are the keys of the auth block. AuthConfig.validate checks
+// which keys each type takes.
+var authSettings = inBlock(authBlockKey,
+	stringSetting("type", func(c *Config) *string { return &c.Auth.Type }),
+	stringSetting("audience", func(c *Config) *string { return &c.Auth.Audience }),
+	stringSetting("path", func(c *Config) *string { return &c.Auth.Path }),
+	stringSetting("env", func(c *Config) *string { return &c.Auth.Env }),
+	listSetting("command", func(c *Config) *[]string { return &c.Auth.Command }),
+	secretSetting(stringSetting("token", func(c *Config) *string { return &c.Auth.Token })),
+	durationSetting("refresh_before", 1, func(c *Config) *time.Duration { return &c.Auth.RefreshBefore }),
+	durationSetting("timeout", 1, func(c *Config) *time.Duration { return &c.Auth.Timeout }),
+)
+
+// inBlock puts settings in the named block.
+func inBlock(block string, table ...setting) []setting {
+	for i := range table {
+		table[i].block = block
+	}
+	return table
+}
+
+func secretSetting(f setting) setting { f.secret = true; return f }
+
+// stringSetting is a string, taken as written. The empty string, which means
+// unset, cannot be written.
+func stringSetting(key string, p func(*Config) *string) setting {
+	return setting{
+		key:     key,
+		allowed: "must be a non-empty string",
+		parse: func(c *Config, s string) bool {
+			*p(c) = s
+			return s != ""
+		},
+		check: func(c *Config) (string, bool) { return *p(c), true },
+	}
+}
+
+// listSetting is a list of strings: a YAML list, or a string split on spaces.
+func listSetting(key string, p func(*Config) *[]string) setting {
+	const allowed = "must be a list of strings, or a string split on spaces, with a non-empty first item"
+	ok := func(items []string) bool { return len(items) > 0 && items[0] != "" }
+	return setting{
+		key:     key,
+		allowed: allowed,
+		parse: func(c *Config, s string) bool {
+			items := strings.Fields(s)
+			if !ok(items) {
+				return false
+			}
+			*p(c) = items
+			return true
+		},
+		list: func(c *Config, items []string) bool {
+			if !ok(items) {
+				return false
+			}
+			*p(c) = items
+			return true
+		},
+		check: func(c *Config) (string, bool) { return strings.Join(*p(c), " "), true },
+	}
 }
 
 // newSetting makes a setting of type T, valid where ok holds.
@@ -332,20 +436,30 @@ type configLoader struct {
 func newConfigLoader(c Config) *configLoader { return &configLoader{c: c, origin: map[string]string{}} }
 
 func (l *configLoader) set(f *setting, value, source string) error {
-	key := configBlockKey + "." + f.key
 	if !f.parse(&l.c, value) {
-		return &ConfigError{Key: key, Value: value, Allowed: f.allowed, Source: source}
+		return &ConfigError{Key: f.fullKey(), Value: f.shown(value), Allowed: f.allowed, Source: source}
 	}
-	l.origin[key] = source
+	l.origin[f.fullKey()] = source
 	return nil
 }
 
 func (l *configLoader) env(lookup func(string) (string, bool)) error {
-	for i := range settings {
-		name := "WARMPOOL_" + strings.ToUpper(settings[i].key)
-		if v, ok := lookup(name); ok && v != "" {
-			if err := l.set(&settings[i], v, "env "+name); err != nil {
-				return err
+	if v, ok := lookup("WARMPOOL_AUTH_TYPE"); ok && v != "" && v != l.c.Auth.Type {
+		// The file's other auth keys belong to its type: drop them.
+		l.c.Auth = AuthConfig{}
+		for key := range l.origin {
+			if strings.HasPrefix(key, authBlockKey+".") {
+				delete(l.origin, key)
+			}
+		}
+	}
+	for _, table := range [][]setting{settings, authSettings} {
+		for i := range table {
+			name := table[i].envName()
+			if v, ok := lookup(name); ok && v != "" {
+				if err := l.set(&table[i], v, "env "+name); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -371,11 +485,20 @@ func (l *configLoader) yaml(data []byte, name string) error {
 	if root.Kind != yaml.MappingNode {
 		return &ConfigError{Source: at(doc.Content[0]), Allowed: "the top level must be a mapping"}
 	}
+	if err := l.yamlBlock(root, configBlockKey, settings, at); err != nil {
+		return err
+	}
+	return l.yamlBlock(root, authBlockKey, authSettings, at)
+}
+
+// yamlBlock applies the block name of the top-level mapping root, whose keys
+// are those of table.
+func (l *configLoader) yamlBlock(root *yaml.Node, name string, table []setting, at func(*yaml.Node) string) error {
 	var blockAt, block *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if k := yamlDeref(root.Content[i]); k.Kind == yaml.ScalarNode && k.Value == configBlockKey {
+		if k := yamlDeref(root.Content[i]); k.Kind == yaml.ScalarNode && k.Value == name {
 			if blockAt != nil {
-				return &ConfigError{Key: configBlockKey, Source: at(root.Content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", blockAt.Line)}
+				return &ConfigError{Key: name, Source: at(root.Content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", blockAt.Line)}
 			}
 			blockAt, block = root.Content[i], root.Content[i+1]
 		}
@@ -384,27 +507,53 @@ func (l *configLoader) yaml(data []byte, name string) error {
 		return nil
 	}
 	if yamlDeref(block).Kind != yaml.MappingNode {
-		return &ConfigError{Key: configBlockKey, Value: yamlDeref(block).Value, Source: at(block), Allowed: "must be a mapping of settings"}
+		return &ConfigError{Key: name, Value: yamlDeref(block).Value, Source: at(block), Allowed: "must be a mapping of settings"}
 	}
 	seen := map[string]int{}
 	content := yamlDeref(block).Content
 	for i := 0; i+1 < len(content); i += 2 {
 		k, v := yamlDeref(content[i]), yamlDeref(content[i+1])
-		f := settingByKey(k.Value)
-		key := configBlockKey + "." + k.Value
+		f := settingByKey(table, k.Value)
+		key := name + "." + k.Value
 		switch {
 		case k.Kind != yaml.ScalarNode || f == nil:
-			return &ConfigError{Key: key, Source: at(content[i]), Allowed: unknownConfigKey(k.Value)}
+			return &ConfigError{Key: key, Source: at(content[i]), Allowed: unknownConfigKey(table, k.Value)}
 		case seen[k.Value] != 0:
 			return &ConfigError{Key: key, Source: at(content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", seen[k.Value])}
+		case v.Kind == yaml.SequenceNode && f.list != nil:
+			seen[k.Value] = content[i].Line
+			if err := l.setList(f, v, at); err != nil {
+				return err
+			}
+			continue
 		case v.Kind != yaml.ScalarNode:
 			return &ConfigError{Key: key, Source: at(content[i+1]), Allowed: f.allowed}
 		}
 		seen[k.Value] = content[i].Line
-		if err := l.set(f, v.Value, at(content[i+1])); err != nil {
+		value := v.Value
+		if f.block != "" && yamlIsNull(v) {
+			value = "" // "~" or "null" is not a path or a token
+		}
+		if err := l.set(f, value, at(content[i+1])); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// setList applies a YAML list of scalars to a setting that takes one.
+func (l *configLoader) setList(f *setting, seq *yaml.Node, at func(*yaml.Node) string) error {
+	items := make([]string, 0, len(seq.Content))
+	for _, n := range seq.Content {
+		if n = yamlDeref(n); n.Kind != yaml.ScalarNode || yamlIsNull(n) {
+			return &ConfigError{Key: f.fullKey(), Source: at(n), Allowed: f.allowed}
+		}
+		items = append(items, n.Value)
+	}
+	if !f.list(&l.c, items) {
+		return &ConfigError{Key: f.fullKey(), Source: at(seq), Allowed: f.allowed}
+	}
+	l.origin[f.fullKey()] = at(seq)
 	return nil
 }
 
@@ -415,6 +564,9 @@ func (l *configLoader) result() (Config, error) {
 		var ce *ConfigError
 		if errors.As(err, &ce) && ce.Source == "" {
 			ce.Source = l.origin[ce.Key]
+			if ce.Source == "" && strings.HasPrefix(ce.Key, authBlockKey+".") {
+				ce.Source = l.origin[authBlockKey+".type"] // a key the type requires is missing
+			}
 		}
 		return Config{}, err
 	}
@@ -431,20 +583,20 @@ func yamlDeref(n *yaml.Node) *yaml.Node {
 
 func yamlIsNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
 
-func settingByKey(key string) *setting {
-	for i := range settings {
-		if settings[i].key == key {
-			return &settings[i]
+func settingByKey(table []setting, key string) *setting {
+	for i := range table {
+		if table[i].key == key {
+			return &table[i]
 		}
 	}
 	return nil
 }
 
-// unknownConfigKey describes an unknown key, suggesting the closest known one when
-// it is near enough to be a likely typo.
-func unknownConfigKey(key string) string {
+// unknownConfigKey describes a key not in table, suggesting the closest known
+// one when it is near enough to be a likely typo.
+func unknownConfigKey(table []setting, key string) string {
 	best, bestDist := "", len(key)/3+1
-	for _, f := range settings {
+	for _, f := range table {
 		if d := editDistance(strings.ToLower(key), f.key); d < bestDist {
 			best, bestDist = f.key, d
 		}

@@ -2,13 +2,15 @@ package warmpool
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
 
 // FuzzParseConfig checks that ParseConfig never panics, that every error is a
 // one-line *ConfigError, and that every Config it returns is complete and
-// valid.
+// valid, and never prints its token.
 func FuzzParseConfig(f *testing.F) {
 	for _, seed := range []string{
 		briefYAML,
@@ -23,6 +25,13 @@ func FuzzParseConfig(f *testing.F) {
 		"http_client:\n  request_timeout: !!binary aGVsbG8=\n",
 		"---\nhttp_client: {}\n---\nhttp_client: 1\n",
 		"http_client:\n  enable_http2: |\n    true\n",
+		"auth:\n  type: gcp\n  audience: https://backend\n  refresh_before: 10m\n  timeout: 2\n",
+		"auth:\n  type: command\n  command: [gcloud, auth, print-identity-token]\n",
+		"auth: {type: command, command: gcloud auth print-identity-token}\n",
+		"auth:\n  type: static\n  token: s3cr3t-t0ken-value-long\n",
+		"auth:\n  type: file\n  path: ~\n",
+		"auth:\n  type: env\n  env: A=B\n  token: x\n",
+		"a: &c [x, y]\nauth:\n  type: command\n  command: *c\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -41,8 +50,11 @@ func FuzzParseConfig(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("ParseConfig returned %+v, which fails Validate: %v", c, err)
 		}
-		if c != c.withDefaults() {
+		if !reflect.DeepEqual(c, c.withDefaults()) {
 			t.Fatalf("ParseConfig returned %+v, with defaults still to fill", c)
+		}
+		if tok := c.Auth.Token; len(tok) >= 16 && strings.Contains(fmt.Sprintf("%v %+v %#v", c, c, c), tok) {
+			t.Fatalf("the config prints its token %q", tok)
 		}
 	})
 }

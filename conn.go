@@ -54,6 +54,7 @@ type hostPool struct {
 
 	inflight     atomic.Int64 // requests between RoundTrip and body close
 	holding      atomic.Int64 // of those, how many hold a connection
+	tracked      atomic.Bool  // requests are counted here (not a proxy's address)
 	dialsAvoided atomic.Int64 // dials held back and then not needed
 	peak         atomic.Int64 // highest inflight since the janitor last looked
 	demand       []int64      // janitor only: peaks of the last keepalive_expiry, one per tick
@@ -104,7 +105,7 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, ErrClosed
 	}
 	h := d.host(addr)
-	if !d.dialNeeded(ctx, h) {
+	if h.tracked.Load() && !d.dialNeeded(ctx, h) {
 		h.dialsAvoided.Add(1)
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errDialNotNeeded}
 	}

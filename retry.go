@@ -63,7 +63,7 @@ func classify(resp *http.Response, err error) retryClass {
 	}
 	switch {
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrPoolTimeout), errors.Is(err, ErrResponseTooLarge),
-		errors.Is(err, context.Canceled):
+		errors.Is(err, ErrInsecureToken), errors.Is(err, context.Canceled):
 		return noRetry
 	case isCertError(err):
 		return noRetry

@@ -2,9 +2,13 @@ package warmpool
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +38,10 @@ func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
 // Format redacts the token under every verb, including %+v and %q.
 func (t Token) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(t.String())) }
 
+// MarshalJSON redacts the token in JSON too, where slog's JSON handler puts a
+// Token nested in a logged struct. To persist a token, store Value itself.
+func (t Token) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+
 // valid reports whether the token can still be sent at now.
 func (t Token) valid(now time.Time) bool {
 	return t.Value != "" && (t.Expiry.IsZero() || now.Before(t.Expiry))
@@ -41,7 +49,8 @@ func (t Token) valid(now time.Time) bool {
 
 // TokenSource supplies bearer tokens. Implementations must be safe for
 // concurrent use; warmpool wraps sources that fetch over the network in
-// CachedTokenSource so they are called once per token lifetime.
+// CachedTokenSource so they are called once per token lifetime. Errors must
+// not contain the token: they reach logs.
 type TokenSource interface {
 	Token(ctx context.Context) (Token, error)
 }
@@ -78,14 +87,27 @@ const tokenFetchTimeout = 30 * time.Second
 type TokenCache struct {
 	src           TokenSource
 	refreshBefore time.Duration
+	recheck       time.Duration // > 0: ask src again this often (see rechecker)
 	now           func() time.Time
 
-	mu       sync.Mutex
-	tok      Token
-	inflight *tokenFetch // non-nil while a fetch runs
-	fetches  int64
-	failures int64
-	failedAt time.Time // last failed fetch; refresh-ahead waits a second after it
+	mu        sync.Mutex
+	tok       Token
+	inflight  *tokenFetch // non-nil while a fetch runs
+	fetches   int64
+	failures  int64
+	fetchedAt time.Time // last successful fetch
+	failedAt  time.Time // last failed fetch; refresh-ahead waits a second after it
+}
+
+// rechecker is implemented by sources that are cheap to ask and whose token
+// can change before it expires, such as a file rotated in place (FileToken).
+// A cache asks such a source again, in the background, every
+// recheckInterval, serving the cached token meanwhile. Reporting an early
+// Expiry instead would make the cache fail once it passed although the token
+// was still good, and refresh on every call once it came within
+// refreshBefore.
+type rechecker interface {
+	recheckInterval() time.Duration
 }
 
 type tokenFetch struct {
@@ -96,6 +118,9 @@ type tokenFetch struct {
 
 // CachedTokenSource wraps src so that it is called once per token lifetime,
 // refreshed refreshBefore ahead of expiry (a negative value counts as zero).
+// FileToken sources are also asked again every minute, to notice a rotated
+// file. A panic in src is recovered and reported as a fetch error, without
+// the panic value, which may hold the token.
 func CachedTokenSource(src TokenSource, refreshBefore time.Duration) *TokenCache {
 	if refreshBefore < 0 {
 		refreshBefore = 0
@@ -103,7 +128,11 @@ func CachedTokenSource(src TokenSource, refreshBefore time.Duration) *TokenCache
 	if c, ok := src.(*TokenCache); ok && c.refreshBefore == refreshBefore {
 		return c
 	}
-	return &TokenCache{src: src, refreshBefore: refreshBefore, now: time.Now}
+	c := &TokenCache{src: src, refreshBefore: refreshBefore, now: time.Now}
+	if r, ok := src.(rechecker); ok {
+		c.recheck = r.recheckInterval()
+	}
+	return c
 }
 
 // Token returns a valid token, fetching one if the cache holds none.
@@ -112,8 +141,7 @@ func (c *TokenCache) Token(ctx context.Context) (Token, error) {
 	now := c.now()
 	tok := c.tok
 	if tok.valid(now) {
-		if !tok.Expiry.IsZero() && !now.Before(tok.Expiry.Add(-c.refreshBefore)) &&
-			now.Sub(c.failedAt) >= time.Second {
+		if c.refreshDueLocked(now) && now.Sub(c.failedAt) >= time.Second {
 			c.startFetchLocked(ctx) // refresh ahead; keep serving the old one
 		}
 		c.mu.Unlock()
@@ -131,6 +159,16 @@ func (c *TokenCache) Token(ctx context.Context) (Token, error) {
 	case <-ctx.Done():
 		return Token{}, fmt.Errorf("warmpool: waiting for token: %w", context.Cause(ctx))
 	}
+}
+
+// refreshDueLocked reports whether the valid cached token should be
+// refreshed in the background: it is within refreshBefore of its expiry, or
+// a rechecking source is due to be asked again. c.mu is held.
+func (c *TokenCache) refreshDueLocked(now time.Time) bool {
+	if exp := c.tok.Expiry; !exp.IsZero() && !now.Before(exp.Add(-c.refreshBefore)) {
+		return true
+	}
+	return c.recheck > 0 && now.Sub(c.fetchedAt) >= c.recheck
 }
 
 // Invalidate drops the cached token so that the next call fetches a new one,
@@ -162,7 +200,7 @@ func (c *TokenCache) startFetchLocked(ctx context.Context) *tokenFetch {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
 	go func() {
 		defer cancel()
-		tok, err := c.src.Token(fctx)
+		tok, err := c.fetch(fctx)
 		if err == nil && tok.Value == "" {
 			err = errors.New("token source returned an empty token")
 		}
@@ -173,6 +211,7 @@ func (c *TokenCache) startFetchLocked(ctx context.Context) *tokenFetch {
 			f.err = fmt.Errorf("warmpool: fetching token: %w", err)
 		} else {
 			c.tok = tok
+			c.fetchedAt = c.now()
 			f.tok = tok
 		}
 		c.inflight = nil
@@ -180,4 +219,48 @@ func (c *TokenCache) startFetchLocked(ctx context.Context) *tokenFetch {
 		close(f.done)
 	}()
 	return f
+}
+
+// fetch calls the source, turning a panic into an error: the fetch runs on a
+// goroutine of the cache, where no caller could recover it.
+func (c *TokenCache) fetch(ctx context.Context) (tok Token, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			tok, err = Token{}, fmt.Errorf("token source panicked (%T, value not shown: it may hold the token)", p)
+		}
+	}()
+	return c.src.Token(ctx)
+}
+
+// JWTExpiry returns the expiry of a JSON Web Token: its exp claim. It does
+// not verify the signature; it is for a source that got the token from a
+// trusted issuer and needs to know when to fetch the next one. It fails if
+// token is not a signed JWT with a positive exp claim. Errors never contain
+// the token.
+func JWTExpiry(token string) (time.Time, error) {
+	_, rest, ok1 := strings.Cut(token, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(sig, ".") {
+		return time.Time{}, errors.New("warmpool: not a JWT: want three dot-separated parts")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "="))
+	if err != nil {
+		return time.Time{}, errors.New("warmpool: JWT payload is not base64url")
+	}
+	var claims struct {
+		Exp *json.Number `json:"exp"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		// The error is not wrapped: it may quote the payload.
+		return time.Time{}, errors.New("warmpool: JWT payload is not a JSON object with a numeric exp")
+	}
+	if claims.Exp == nil {
+		return time.Time{}, errors.New("warmpool: JWT has no exp claim")
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil || !(exp > 0 && exp < float64(math.MaxInt64/int64(time.Second))) {
+		return time.Time{}, errors.New("warmpool: JWT exp claim is not a positive time")
+	}
+	sec, frac := math.Modf(exp)
+	return time.Unix(int64(sec), int64(frac*float64(time.Second))), nil
 }

@@ -2,6 +2,8 @@ package warmpool
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"net/http"
+	"net/http/httptest"
 
 	"github.com/warmpool/warmpool/internal/refserver"
 )
@@ -184,10 +189,15 @@ func TestTokenWaitHonoursContext(t *testing.T) {
 func TestTokenNeverPrinted(t *testing.T) {
 	tok := Token{Value: secret, Expiry: time.Now().Add(time.Hour)}
 	var logged strings.Builder
-	slog.New(slog.NewTextHandler(&logged, nil)).Info("token", "tok", tok)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("token", "tok", tok, "nested", struct{ T Token }{tok})
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("token", "tok", tok, "nested", struct{ T Token }{tok})
+	js, err := json.Marshal(struct{ T Token }{tok})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []string{
 		fmt.Sprint(tok), fmt.Sprintf("%v %+v %#v %s %q %x", tok, tok, tok, tok, tok, tok),
-		fmt.Sprintf("%v", struct{ T Token }{tok}), logged.String(),
+		fmt.Sprintf("%v", struct{ T Token }{tok}), logged.String(), string(js),
 	} {
 		if strings.Contains(s, secret) {
 			t.Errorf("token value printed: %s", s)
@@ -209,5 +219,103 @@ func TestTokenNotSentOverPlainHTTPToRemoteHost(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secret) {
 		t.Errorf("error leaks the token: %v", err)
+	}
+}
+
+func TestJWTExpiry(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	jwt := func(payload string) string {
+		return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(payload)) + ".c2ln"
+	}
+	tests := []struct {
+		name, token string
+		want        time.Time
+		wantErr     string
+	}{
+		{"integer exp", jwt(`{"exp":1767225600}`), time.Unix(1767225600, 0), ""},
+		{"fractional exp", jwt(`{"exp":1767225600.5}`), time.Unix(1767225600, 5e8), ""},
+		{"padded payload", enc([]byte("{}")) + "." + base64.URLEncoding.EncodeToString([]byte(`{"exp":1}`)) + ".x", time.Unix(1, 0), ""},
+		{"no exp", jwt(`{"sub":"me"}`), time.Time{}, "no exp claim"},
+		{"exp not a number", jwt(`{"exp":"soon"}`), time.Time{}, "not a JSON object with a numeric exp"},
+		{"negative exp", jwt(`{"exp":-5}`), time.Time{}, "not a positive time"},
+		{"huge exp", jwt(`{"exp":1e300}`), time.Time{}, "not a positive time"},
+		{"payload not JSON", jwt(secret), time.Time{}, "not a JSON object"},
+		{"payload not base64", "a." + secret + "!.c", time.Time{}, "not base64url"},
+		{"opaque token", secret, time.Time{}, "not a JWT"},
+		{"two parts", "a.b", time.Time{}, "not a JWT"},
+		{"encrypted JWT, five parts", "a.b.c.d.e", time.Time{}, "not a JWT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := JWTExpiry(tt.token)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q leaks the token", err)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTokenSourcePanicIsAnError(t *testing.T) {
+	cache := CachedTokenSource(TokenSourceFunc(func(context.Context) (Token, error) {
+		panic("bad token " + secret)
+	}), 0)
+	_, err := cache.Token(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "token source panicked (string") {
+		t.Fatalf("got %v, want an error saying the source panicked", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error %q leaks the panic value", err)
+	}
+	if _, failures := cache.FetchStats(); failures != 1 {
+		t.Errorf("got %d failures, want 1", failures)
+	}
+}
+
+// TestTokenPerOrigin checks that WithTokenSourceFor gives each origin its own
+// cached token, fetched once, with the origin as the audience.
+func TestTokenPerOrigin(t *testing.T) {
+	type seen struct{ path, auth string }
+	got := make(chan seen, 100)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- seen{r.URL.Path, r.Header.Get("Authorization")} })
+	a, b := httptest.NewServer(h), httptest.NewServer(h)
+	defer a.Close()
+	defer b.Close()
+
+	var mu sync.Mutex
+	fetches := map[string]int{}
+	c := newClient(t, &refserver.Server{}, DefaultConfig(), WithTokenSourceFor(func(aud string) TokenSource {
+		return TokenSourceFunc(func(context.Context) (Token, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			fetches[aud]++
+			return Token{Value: fmt.Sprintf("for %s #%d", aud, fetches[aud]), Expiry: time.Now().Add(time.Hour)}, nil
+		})
+	}))
+	for i := range 10 {
+		for _, srv := range []*httptest.Server{a, b} {
+			resp, err := c.HTTPClient().Get(srv.URL + "/" + srv.URL[7:])
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			resp.Body.Close()
+			if s := <-got; s.auth != "Bearer for "+srv.URL+" #1" {
+				t.Fatalf("request %d to %s: got Authorization %q, want its origin's first token", i, s.path, s.auth)
+			}
+		}
+	}
+	if want := map[string]int{a.URL: 1, b.URL: 1}; fmt.Sprint(fetches) != fmt.Sprint(want) {
+		t.Errorf("got fetches per audience %v, want %v", fetches, want)
+	}
+	if f, _ := c.tokens.fetchStats(); f != 2 {
+		t.Errorf("got %d fetches in all, want 2", f)
 	}
 }

@@ -149,6 +149,9 @@ func rewind(req *http.Request, n int) (*http.Request, error) {
 func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, injected bool, err error) {
 	c := rt.c
 	h := c.dialer.host(hostKey(req))
+	if !h.tracked.Load() {
+		h.tracked.Store(true)
+	}
 	inflight := h.inflight.Add(1)
 	h.notePeak(inflight)
 
@@ -175,19 +178,13 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 
 	r2 := req.WithContext(ctx)
 	st.req = r2
-	if c.tokens != nil && req.Response == nil && c.ownsAuthorization(req) {
-		// req.Response != nil means a redirect: net/http has already decided
-		// whether the original Authorization may follow it.
-		auth, err := c.authHeader(req.Context(), req.URL)
-		if err != nil {
-			st.finish()
-			closeReqBody(req)
-			return nil, false, err
-		}
-		if cur := req.Header["Authorization"]; len(cur) != 1 || cur[0] != auth[0] {
-			r2.Header = cloneHeaderWith(req.Header, "Authorization", auth)
-		}
-		injected = true
+	// The token goes on original requests and same-origin redirects; a
+	// redirect off the original origin loses any Authorization.
+	r2.Header, injected, err = c.attemptHeader(req)
+	if err != nil {
+		st.finish()
+		closeReqBody(req)
+		return nil, false, err
 	}
 
 	resp, err = rt.tr.RoundTrip(r2)
