@@ -158,6 +158,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		rand:       c.rand,
 		hooks:      &c.hooks,
 		tls:        tlsCfg,
+		h2c:        cfg.H2C,
+		http2:      cfg.EnableHTTP2 || cfg.H2C,
+		maxConns:   cfg.MaxConnections,
 	}
 	c.tr = newTransport(cfg, c.dialer)
 	c.hc = &http.Client{Transport: &roundTripper{c: c, tr: c.tr}}

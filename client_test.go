@@ -65,8 +65,7 @@ func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
 			if _, _, other, err := countErrs(parallel(callers, func(int) error { return post(c, url) }), nil); other > 0 {
 				t.Fatalf("warm-up: %d errors, first: %v", other, err)
 			}
-			warm := srv.Stats().Accepted
-			if warm > callers {
+			if warm := srv.Stats().Accepted; warm > callers {
 				t.Fatalf("warm-up opened %d connections for %d callers", warm, callers)
 			}
 			errs := parallel(callers, func(int) error {
@@ -80,9 +79,14 @@ func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
 			if _, _, other, err := countErrs(errs, nil); other > 0 {
 				t.Fatalf("%d callers failed, first: %v", other, err)
 			}
+			// Warm-up may have served a caller on a freed connection (a
+			// dial held back), so steady state may add up to the callers.
 			st := srv.Stats()
-			if st.Accepted != warm {
-				t.Errorf("server accepted %d connections after warm-up, want %d (no new ones); client stats %+v", st.Accepted, warm, c.Stats().HostStats)
+			if st.Accepted > callers {
+				t.Errorf("server accepted %d connections for %d callers, want ≤ %d; client stats %+v", st.Accepted, callers, callers, c.Stats().HostStats)
+			}
+			if cs := c.Stats(); cs.Closed != 0 {
+				t.Errorf("client closed %d connections after warm-up (%+v), want none", cs.Closed, cs.ClosedBy)
 			}
 			if st.PeakOpen > int64(cfg.MaxConnections) {
 				t.Errorf("server saw %d open connections, max_connections is %d", st.PeakOpen, cfg.MaxConnections)

@@ -25,6 +25,7 @@ const (
 	closeClient           // Close or Shutdown of the client
 	closeTrim             // idle above what demand needs
 	closeOther            // closed by net/http for another reason (Connection: close, unread body…)
+	closeUnused           // closed without ever serving a request (a surplus dial)
 	closeReasons
 )
 
@@ -39,6 +40,9 @@ type dialer struct {
 	rand       func() float64
 	hooks      *Hooks
 	tls        *tls.Config // for DialTLSContext; NextProtos set from the protocols
+	h2c        bool        // plain connections speak HTTP/2 by prior knowledge
+	http2      bool        // HTTP/2 is offered over TLS
+	maxConns   int
 	closed     atomic.Bool
 
 	hosts sync.Map // "host:port" -> *hostPool
@@ -52,14 +56,18 @@ type hostPool struct {
 	addr       string
 	idleExpiry time.Duration
 
-	inflight     atomic.Int64 // requests between RoundTrip and body close
-	holding      atomic.Int64 // of those, how many hold a connection
-	tracked      atomic.Bool  // requests are counted here (not a proxy's address)
-	dialsAvoided atomic.Int64 // dials held back and then not needed
-	peak         atomic.Int64 // highest inflight since the janitor last looked
-	demand       []int64      // janitor only: peaks of the last keepalive_expiry, one per tick
-	requests     atomic.Int64 // requests that got a connection
-	reused       atomic.Int64 // of those, on a connection that served before
+	inflight     atomic.Int64  // requests between RoundTrip and body close
+	holding      atomic.Int64  // of those, how many hold a connection
+	tracked      atomic.Bool   // requests are counted here (not a proxy's address)
+	probing      atomic.Bool   // a dial is finding out whether the server speaks HTTP/2
+	slots        chan struct{} // request slots for HTTP/1: max_connections
+	proto        atomic.Int32  // protoUnknown, protoHTTP1 or protoHTTP2, as last negotiated
+	dialsAvoided atomic.Int64  // dials held back and then not needed
+	peak         atomic.Int64  // highest inflight since the janitor last looked
+	peakEver     atomic.Int64  // highest inflight ever
+	demand       []int64       // janitor only: peaks of the last keepalive_expiry, one per tick
+	requests     atomic.Int64  // requests that got a connection
+	reused       atomic.Int64  // of those, on a connection that served before
 	poolTimeouts atomic.Int64
 	waiting      atomic.Int64
 	waits        atomic.Int64
@@ -87,7 +95,7 @@ func (d *dialer) host(addr string) *hostPool {
 	if h, ok := d.hosts.Load(addr); ok {
 		return h.(*hostPool)
 	}
-	h := &hostPool{addr: addr, idleExpiry: d.idleExpiry, conns: make(map[*conn]struct{})}
+	h := &hostPool{addr: addr, idleExpiry: d.idleExpiry, slots: make(chan struct{}, d.maxConns), conns: make(map[*conn]struct{})}
 	d.hosts.Store(addr, h)
 	d.list = append(d.list, h)
 	return h
@@ -99,23 +107,77 @@ func (d *dialer) hostList() []*hostPool {
 	return append([]*hostPool(nil), d.list...)
 }
 
-// DialContext is the transport's dial function.
+// DialContext is the transport's dial function for http:// targets.
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return d.dial(ctx, network, addr, false)
+}
+
+// DialTLSContext dials https:// targets and completes the TLS handshake
+// itself, rather than leaving it to net/http, so that handshakes and their
+// failures are counted, the negotiated protocol is known, and the TCP
+// connect and the handshake share one connection_timeout.
+func (d *dialer) DialTLSContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return d.dial(ctx, network, addr, true)
+}
+
+func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (net.Conn, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
 	h := d.host(addr)
-	if h.tracked.Load() && !d.dialNeeded(ctx, h) {
-		h.dialsAvoided.Add(1)
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errDialNotNeeded}
+	// connection_timeout bounds everything from here: the wait at the
+	// gate, the TCP connect and the TLS handshake.
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(d.net.Timeout))
+	defer cancel()
+	if h.tracked.Load() {
+		needed, probe := d.dialNeeded(ctx, h, useTLS)
+		if !needed {
+			h.dialsAvoided.Add(1)
+			return nil, &net.OpError{Op: "dial", Net: network, Err: errDialNotNeeded}
+		}
+		if probe {
+			defer h.probing.Store(false)
+		}
 	}
 	h.dialing.Add(1)
+	defer h.dialing.Add(-1)
 	nc, err := d.net.DialContext(ctx, network, addr)
-	h.dialing.Add(-1)
 	if err != nil {
 		h.dialFail[dialKind(err)].Add(1)
 		return nil, err
 	}
+	c := d.track(h, nc)
+	var out net.Conn = c
+	proto := protoHTTP1
+	if d.h2c {
+		proto = protoHTTP2
+	}
+	if useTLS {
+		tc, err := d.handshake(ctx, c, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		out = tc
+		if tc.ConnectionState().NegotiatedProtocol != "h2" {
+			proto = protoHTTP1
+		} else {
+			proto = protoHTTP2
+		}
+	}
+	h.proto.Store(proto)
+	if d.closed.Load() { // Close ran while we dialed
+		c.closeWith(closeClient)
+		return nil, ErrClosed
+	}
+	if f := d.hooks.ConnOpened; f != nil {
+		f(c.info())
+	}
+	return out, nil
+}
+
+// track wraps a new connection and counts it open until it closes.
+func (d *dialer) track(h *hostPool, nc net.Conn) *conn {
 	now := d.now()
 	c := &conn{Conn: nc, host: h, born: now, hooks: d.hooks}
 	c.idleSince.Store(now.UnixNano())
@@ -129,14 +191,38 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	h.mu.Unlock()
 	h.open.Add(1)
 	h.created.Add(1)
-	if d.closed.Load() { // Close ran while we dialed
-		c.closeWith(closeClient)
-		return nil, ErrClosed
+	return c
+}
+
+// handshake runs the TLS handshake on c within ctx, which carries what is
+// left of connection_timeout.
+func (d *dialer) handshake(ctx context.Context, c *conn, network, addr string) (*tls.Conn, error) {
+	cfg := d.tls.Clone()
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
 	}
-	if f := d.hooks.ConnOpened; f != nil {
-		f(c.info())
+	tc := tls.Client(c, cfg)
+	hsStart := time.Now()
+	c.reason.Store(closeError) // a close before the handshake is done is a failure
+	if err := tc.HandshakeContext(ctx); err != nil {
+		kind := dialTLS
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			kind = dialTimeout
+			err = fmt.Errorf("TLS handshake not done within connection_timeout (%s): %w", d.net.Timeout, context.DeadlineExceeded)
+		}
+		c.host.dialFail[kind].Add(1)
+		c.closeWith(closeError)
+		// A dial error, like a refused connection: nothing was sent.
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: err}
 	}
-	return c, nil
+	c.reason.CompareAndSwap(closeError, closeUnknown)
+	c.host.tlsHandshakes.Add(1)
+	c.host.tlsNanos.Add(int64(time.Since(hsStart)))
+	return tc, nil
 }
 
 // errDialNotNeeded ends a dial that no request needs any more. net/http
@@ -156,21 +242,35 @@ const dialGateMax = 250 * time.Millisecond
 // and keeps it going even when another connection frees up first; under a
 // burst of N callers that leaves well over N connections (golang/go#66442).
 // Holding back the surplus keeps connections close to the concurrency.
-func (d *dialer) dialNeeded(ctx context.Context, h *hostPool) bool {
-	var deadline time.Time
+//
+// probe is true for the one dial allowed while it is not yet known whether
+// a TLS server speaks HTTP/2; the caller ends the probe when its dial ends.
+func (d *dialer) dialNeeded(ctx context.Context, h *hostPool, useTLS bool) (needed, probe bool) {
+	deadline := time.Now().Add(dialGateMax)
 	for {
 		waiting := h.inflight.Load() - h.holding.Load()
 		if waiting <= 0 {
-			return false
+			return false, false
 		}
-		if waiting > h.idleCount()+h.dialing.Load() {
-			return true
+		switch proto := h.proto.Load(); {
+		case proto == protoUnknown && (useTLS && d.http2 || !useTLS && d.h2c):
+			// A server that may speak HTTP/2 needs one connection for
+			// all: until the first handshake tells, one dial at a time.
+			if h.probing.CompareAndSwap(false, true) {
+				return true, true
+			}
+		case proto == protoHTTP2:
+			// Requests share the open connection; net/http asks for
+			// another only when its streams run out (then after the gate
+			// time).
+			if h.open.Load() == 0 {
+				return true, false
+			}
+		case waiting > h.idleCount()+h.dialing.Load():
+			return true, false
 		}
-		now := time.Now()
-		if deadline.IsZero() {
-			deadline = now.Add(dialGateMax)
-		} else if now.After(deadline) || ctx.Err() != nil || d.closed.Load() {
-			return true
+		if time.Now().After(deadline) || ctx.Err() != nil || d.closed.Load() {
+			return true, false
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -187,44 +287,6 @@ func (h *hostPool) idleCount() int64 {
 	}
 	h.mu.Unlock()
 	return n
-}
-
-// DialTLSContext dials and completes the TLS handshake itself, rather than
-// leaving it to net/http, so that handshakes and their failures are counted
-// and bounded by connection_timeout together with the TCP connect.
-func (d *dialer) DialTLSContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	start := time.Now()
-	nc, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	c := nc.(*conn)
-	cfg := d.tls.Clone()
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
-		cfg.ServerName = host
-	}
-	hctx, cancel := context.WithDeadline(ctx, start.Add(d.net.Timeout))
-	defer cancel()
-	tc := tls.Client(c, cfg)
-	hsStart := time.Now()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		kind := dialTLS
-		if hctx.Err() != nil && ctx.Err() == nil {
-			kind = dialTimeout
-			err = fmt.Errorf("TLS handshake not done within connection_timeout (%s): %w", d.net.Timeout, context.DeadlineExceeded)
-		}
-		c.host.dialFail[kind].Add(1)
-		c.closeWith(closeError)
-		// A dial error, like a refused connection: nothing was sent.
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: err}
-	}
-	c.host.tlsHandshakes.Add(1)
-	c.host.tlsNanos.Add(int64(time.Since(hsStart)))
-	return tc, nil
 }
 
 // Kinds of dial failure, as Stats counts them.
@@ -278,6 +340,8 @@ type conn struct {
 	inUse     atomic.Int32 // requests using it now (HTTP/2 multiplexes)
 	idleSince atomic.Int64 // unix nanos when inUse last fell to zero
 	reason    atomic.Int32 // why it closed, set before Close
+	served    atomic.Bool  // a request has run on it
+	retiring  atomic.Bool  // past max_connection_age: closes after its request
 	once      sync.Once
 }
 
@@ -324,7 +388,12 @@ func (c *conn) Close() error {
 		// net/http's idle timer is the only closer that leaves a connection
 		// idle for keepalive_expiry; anything else is "other".
 		r := closeOther
-		if c.inUse.Load() == 0 && time.Since(time.Unix(0, c.idleSince.Load())) >= c.host.idleExpiry*9/10 {
+		switch {
+		case c.retiring.Load():
+			r = closeMaxAge
+		case !c.served.Load():
+			r = closeUnused
+		case c.inUse.Load() == 0 && time.Since(time.Unix(0, c.idleSince.Load())) >= c.host.idleExpiry*9/10:
 			r = closeIdleExpiry
 		}
 		c.reason.CompareAndSwap(closeUnknown, r)
@@ -347,7 +416,7 @@ func (c *conn) Close() error {
 }
 
 // closeReasonNames are the reasons as Hooks, logs and metrics name them.
-var closeReasonNames = [closeReasons]string{"other", "idle_expiry", "max_age", "server", "error", "client", "trim", "other"}
+var closeReasonNames = [closeReasons]string{"other", "idle_expiry", "max_age", "server", "error", "client", "trim", "other", "unused"}
 
 func (c *conn) info() ConnInfo {
 	return ConnInfo{
@@ -386,6 +455,8 @@ const retiredMark = -1 << 20
 // notePeak records n requests in flight if it is a new peak.
 func (h *hostPool) notePeak(n int64) {
 	for p := h.peak.Load(); n > p && !h.peak.CompareAndSwap(p, n); p = h.peak.Load() {
+	}
+	for p := h.peakEver.Load(); n > p && !h.peakEver.CompareAndSwap(p, n); p = h.peakEver.Load() {
 	}
 }
 

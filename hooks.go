@@ -18,8 +18,8 @@ type Hooks struct {
 	// one of "idle_expiry", "max_age", "server", "error", "client",
 	// "trim", "other".
 	ConnClosed func(info ConnInfo, reason string)
-	// ConnReused is called when a request is served on a connection that
-	// served an earlier request.
+	// ConnReused is called when a request that was served on a connection
+	// that had served an earlier request is done.
 	ConnReused func(ConnInfo)
 	// WaitStart is called when a request has to wait for a connection
 	// because all max_connections to its host are busy.

@@ -146,12 +146,12 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) && v[0] != '-' {
 		if secs < 0 {
 			return 0, false
 		}
-		if secs > int64(math.MaxInt64/time.Second) {
-			return time.Duration(math.MaxInt64), true
+		if err != nil || secs > int64(math.MaxInt64/time.Second) {
+			return time.Duration(math.MaxInt64), true // more seconds than a Duration holds
 		}
 		return time.Duration(secs) * time.Second, true
 	}

@@ -29,6 +29,9 @@ type HostStats struct {
 	Dialing  int64 // connections being dialed
 	InFlight int64 // requests between sending and their body being closed
 	Waiting  int64 // requests waiting now for a connection (all max_connections busy)
+	// PeakInFlight is the most requests ever in flight at once: the
+	// concurrency the pool had to serve.
+	PeakInFlight int64
 
 	// Connection counters.
 	Created int64 // connections opened
@@ -43,7 +46,7 @@ type HostStats struct {
 	TLSHandshakeTime time.Duration // their total duration
 
 	// Request counters.
-	Requests     int64 // requests that got a connection
+	Requests     int64 // requests done that had got a connection
 	Reused       int64 // of those, served on a connection that had served before
 	PoolTimeouts int64 // requests that gave up waiting for a connection (ErrPoolTimeout)
 	// Waits counts requests that found max_connections requests in flight
@@ -74,6 +77,7 @@ type CloseReasons struct {
 	Client     int64 // Close or Shutdown
 	Trim       int64 // idle beyond what recent demand needed
 	Other      int64 // closed by net/http otherwise (Connection: close, a body not read to the end)
+	Unused     int64 // closed without ever serving a request (a dial that lost the race to a free connection)
 }
 
 // ReuseRate is the share of requests served on an already used connection,
@@ -111,8 +115,9 @@ func (h *hostPool) stats() HostStats {
 		InFlight:     h.inflight.Load(),
 		Created:      h.created.Load(),
 		DialsAvoided: h.dialsAvoided.Load(),
+		Reused:       h.reused.Load(), // before requests: see gotConn
 		Requests:     h.requests.Load(),
-		Reused:       h.reused.Load(),
+		PeakInFlight: h.peakEver.Load(),
 		PoolTimeouts: h.poolTimeouts.Load(),
 		Waiting:      h.waiting.Load(),
 		Waits:        h.waits.Load(),
@@ -137,7 +142,7 @@ func (h *hostPool) stats() HostStats {
 	h.mu.Unlock()
 	s.Idle = s.Open - s.InUse
 	r := &s.ClosedBy
-	for i, p := range []*int64{nil, &r.IdleExpiry, &r.MaxAge, &r.Server, &r.Error, &r.Client, &r.Trim, &r.Other} {
+	for i, p := range []*int64{nil, &r.IdleExpiry, &r.MaxAge, &r.Server, &r.Error, &r.Client, &r.Trim, &r.Other, &r.Unused} {
 		n := h.closed[i].Load()
 		s.Closed += n
 		if p != nil {
@@ -155,6 +160,7 @@ func (s *HostStats) add(o HostStats) {
 	s.Idle += o.Idle
 	s.Dialing += o.Dialing
 	s.InFlight += o.InFlight
+	s.PeakInFlight += o.PeakInFlight
 	s.Created += o.Created
 	s.DialsAvoided += o.DialsAvoided
 	s.Closed += o.Closed
@@ -180,4 +186,5 @@ func (s *HostStats) add(o HostStats) {
 	a.Client += b.Client
 	a.Trim += b.Trim
 	a.Other += b.Other
+	a.Unused += b.Unused
 }

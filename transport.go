@@ -152,28 +152,22 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 	if !h.tracked.Load() {
 		h.tracked.Store(true)
 	}
-	inflight := h.inflight.Add(1)
-	h.notePeak(inflight)
-
 	st := &reqState{c: c, host: h, limit: c.cfg.MaxResponseBytes}
 	if c.hooks.RequestDone != nil {
 		st.start = time.Now()
 	}
+	if err := st.acquire(req); err != nil {
+		if f := c.hooks.RequestDone; f != nil {
+			f(RequestInfo{Host: h.addr, Method: req.Method, Duration: time.Since(st.start), Err: err})
+		}
+		return nil, false, err
+	}
+	h.notePeak(h.inflight.Add(1))
+
 	ctx := req.Context()
 	ctx, st.cancel = context.WithTimeoutCause(ctx, c.cfg.RequestTimeout, c.timeoutErr)
-	if inflight > int64(c.cfg.MaxConnections) {
-		// Every connection to this host may be busy: bound the wait.
-		var cancelPool context.CancelCauseFunc
-		ctx, cancelPool = context.WithCancelCause(ctx)
-		st.poolTimer = time.AfterFunc(c.cfg.PoolTimeout, func() { cancelPool(ErrPoolTimeout) })
-		st.cancelPool = cancelPool
-		st.waitStart = time.Now()
-		h.waiting.Add(1)
-		if f := c.hooks.WaitStart; f != nil {
-			f(h.addr)
-		}
-	}
 	st.trace.GotConn = st.gotConn
+	st.trace.GetConn = st.getConn
 	ctx = httptrace.WithClientTrace(ctx, &st.trace)
 
 	r2 := req.WithContext(ctx)
@@ -182,6 +176,7 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 	// redirect off the original origin loses any Authorization.
 	r2.Header, injected, err = c.attemptHeader(req)
 	if err != nil {
+		st.err = err
 		st.finish()
 		closeReqBody(req)
 		return nil, false, err
@@ -205,18 +200,13 @@ func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, 
 	return resp, injected, nil
 }
 
-// explain turns a context error caused by warmpool's own timers into the
+// explain turns a context error caused by warmpool's own timer into the
 // error a caller can branch on.
 func (st *reqState) explain(ctx context.Context, req *http.Request, err error) error {
 	if req.Context().Err() != nil {
 		return err // the caller's context ended: their error, untouched
 	}
-	switch cause := context.Cause(ctx); {
-	case cause == ErrPoolTimeout:
-		st.host.poolTimeouts.Add(1)
-		return fmt.Errorf("%w after %s: %d requests in flight to %s, max_connections %d",
-			ErrPoolTimeout, st.c.cfg.PoolTimeout, st.host.inflight.Load(), st.host.addr, st.c.cfg.MaxConnections)
-	case cause == st.c.timeoutErr:
+	if cause := context.Cause(ctx); cause == st.c.timeoutErr {
 		return cause
 	}
 	return err
@@ -230,13 +220,12 @@ type reqState struct {
 	conn  *conn
 	trace httptrace.ClientTrace
 
-	cancel     context.CancelFunc
-	poolTimer  *time.Timer
-	cancelPool context.CancelCauseFunc
-	waitStart  time.Time // zero unless waiting for a connection
-	start      time.Time // set only when Hooks.RequestDone is
-	status     int
-	err        error
+	cancel context.CancelFunc
+	slot   bool      // holds one of the host's request slots
+	reused bool      // the connection had served a request before
+	start  time.Time // set only when Hooks.RequestDone is
+	status int
+	err    error
 
 	req        *http.Request // the attempt as sent
 	body       io.ReadCloser
@@ -247,30 +236,35 @@ type reqState struct {
 	done       atomic.Bool
 }
 
-func (st *reqState) gotConn(info httptrace.GotConnInfo) {
-	if st.poolTimer != nil {
-		st.poolTimer.Stop()
-		st.endWait(nil)
+// getConn runs each time net/http looks for a connection for the request:
+// once, or again when it replays the request after a reused connection
+// failed before anything was written. A connection held from before is
+// released then, so counts follow the request to its new connection.
+func (st *reqState) getConn(string) {
+	if c := st.conn; c != nil {
+		st.conn = nil
+		st.release(c)
 	}
+}
+
+func (st *reqState) gotConn(info httptrace.GotConnInfo) {
+	reused := info.Reused
 	if c := asConn(info.Conn); c != nil && st.conn == nil {
 		c.inUse.Add(1)
 		st.host.holding.Add(1)
 		st.conn = c
+		// net/http calls a connection reused once it has been in the idle
+		// pool, even if no request ran on it yet: count served ones only.
+		reused = c.served.Swap(true)
 		if c.retireAt != 0 && st.c.now().UnixNano() >= c.retireAt && st.req != nil {
-			// Past max_connection_age: this request is its last. net/http
-			// sends Connection: close (HTTP/1.1) or stops opening streams on
-			// it (HTTP/2) and closes it when done, failing nothing.
+			// Past max_connection_age: this request is its last. For
+			// requests net/http does not copy (no body) this sends
+			// Connection: close; for the rest, finish closes it.
 			st.req.Close = true
-			c.reason.CompareAndSwap(closeUnknown, closeMaxAge)
+			c.retiring.Store(true)
 		}
 	}
-	if info.Reused {
-		st.host.reused.Add(1)
-		if f := st.c.hooks.ConnReused; f != nil && st.conn != nil {
-			f(st.conn.info())
-		}
-	}
-	st.host.requests.Add(1)
+	st.reused = reused
 }
 
 func (st *reqState) Read(p []byte) (int, error) {
@@ -296,20 +290,13 @@ func (st *reqState) Close() error {
 	return err
 }
 
-// endWait closes the books on a wait for a connection; it runs once.
-func (st *reqState) endWait(err error) {
-	if st.waitStart.IsZero() {
-		return
+// release gives back the request's hold on c.
+func (st *reqState) release(c *conn) {
+	if c.inUse.Add(-1) == 0 {
+		c.idleSince.Store(time.Now().UnixNano())
+		c.retireIfAged(st.c.now())
 	}
-	d := time.Since(st.waitStart)
-	st.waitStart = time.Time{}
-	h := st.host
-	h.waiting.Add(-1)
-	h.waits.Add(1)
-	h.waitNanos.Add(int64(d))
-	if f := st.c.hooks.WaitEnd; f != nil {
-		f(h.addr, d, err)
-	}
+	st.host.holding.Add(-1)
 }
 
 // finish releases everything the request held; it runs once.
@@ -317,21 +304,21 @@ func (st *reqState) finish() {
 	if !st.done.CompareAndSwap(false, true) {
 		return
 	}
-	if st.poolTimer != nil {
-		st.poolTimer.Stop()
-		st.endWait(context.Cause(st.req.Context()))
-		st.cancelPool(nil)
-	}
 	st.cancel()
 	if c := st.conn; c != nil {
-		if c.inUse.Add(-1) == 0 {
-			now := time.Now()
-			c.idleSince.Store(now.UnixNano())
-			c.retireIfAged(st.c.now())
+		// Counted here, on the connection that served the request in the
+		// end, not on one net/http gave it first and then replaced.
+		st.host.requests.Add(1) // before reused, so a snapshot never shows more reused than requests
+		if st.reused {
+			st.host.reused.Add(1)
+			if f := st.c.hooks.ConnReused; f != nil {
+				f(c.info())
+			}
 		}
-		st.host.holding.Add(-1)
+		st.release(c)
 	}
 	st.host.inflight.Add(-1)
+	st.releaseSlot()
 	if f := st.c.hooks.RequestDone; f != nil {
 		f(RequestInfo{Host: st.host.addr, Method: st.req.Method, StatusCode: st.status, Duration: time.Since(st.start), Err: st.err})
 	}

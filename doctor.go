@@ -1,0 +1,247 @@
+package warmpool
+
+import (
+	"fmt"
+	"time"
+)
+
+// Finding is one problem Diagnose saw in a pool, in plain language: what was
+// seen, the figure that showed it, and the setting or code to change.
+type Finding struct {
+	// Rule names the check that fired, stable for alerting and tests:
+	// "server-closed-idle", "unread-bodies", "idle-churn", "max-age-churn",
+	// "pool-waits", "pool-timeouts", "dial-failures", "retry-budget",
+	// "token-failures".
+	Rule     string
+	Severity Severity
+	Host     string  // the dialed address ("host:port") it concerns; "" for the whole client
+	Message  string  // what was seen, with the figure that triggered the rule
+	Fix      string  // what to change, naming the setting by its config key
+	Value    float64 // that figure: a share from 0 to 1, or a count
+}
+
+// Severity says whether a finding costs performance or failed requests.
+type Severity string
+
+const (
+	// SeverityWarning: requests succeeded, but paid for new connections or
+	// waited for one.
+	SeverityWarning Severity = "warning"
+	// SeverityError: requests failed because of it.
+	SeverityError Severity = "error"
+)
+
+// String formats f on one line, such as
+// "warning: 127.0.0.1:8080: … ; fix: …".
+func (f Finding) String() string {
+	s := string(f.Severity) + ": "
+	if f.Host != "" {
+		s += f.Host + ": "
+	}
+	return s + f.Message + "; fix: " + f.Fix
+}
+
+// Thresholds of the rules. A share is of the host's requests (attempts that
+// got a connection). Rules on shares wait for minRequests, so that a cold
+// pool is not judged by its first few requests; rules on failures fire from
+// minFailures.
+const (
+	minRequests    = 20
+	minFailures    = 3
+	closeShare     = 0.10 // connections closed for one reason, per request
+	serverShare    = 0.05 // connections the server closed idle, per request
+	waitShare      = 0.05 // requests that waited for a connection
+	minWaitCount   = 3
+	minCloseCounts = 3
+)
+
+// Diagnose reads a Stats snapshot and returns what looks wrong with the
+// pool, worst first within each host, or nothing when it is healthy. cfg is
+// the client's configuration (Client.Config), used to name settings and
+// their values in the fixes; zero fields count as their defaults.
+//
+// The figures are cumulative since the client started, so a problem shows
+// for as long as its share of all requests stays above a threshold. Typical
+// use is a periodic log line or a debug endpoint:
+//
+//	for _, f := range warmpool.Diagnose(client.Stats(), client.Config()) {
+//		logger.Warn("warmpool: " + f.String())
+//	}
+//
+// Diagnose is a function of a snapshot rather than a Client method so that it
+// can also judge a snapshot taken elsewhere, such as one a benchmark saved.
+func Diagnose(s Stats, cfg Config) []Finding {
+	cfg = cfg.withDefaults()
+	var out []Finding
+	for _, host := range s.HostNames() {
+		h := s.Hosts[host]
+		for _, rule := range hostRules {
+			if f, ok := rule(h, cfg); ok {
+				f.Host = host
+				out = append(out, f)
+			}
+		}
+		out = append(out, dialFindings(host, h.DialFailures, cfg)...)
+	}
+	return append(out, clientFindings(s, cfg)...)
+}
+
+// hostRules run on each host's figures, in the order findings are listed.
+var hostRules = []func(HostStats, Config) (Finding, bool){
+	poolTimeoutRule,
+	poolWaitRule,
+	unreadBodyRule,
+	serverClosedRule,
+	idleChurnRule,
+	maxAgeRule,
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.0f %%", 100*f) }
+
+// churn is how many of n connections closed for some reason forced a later
+// request to open a new one: at most the requests that did not reuse a
+// connection. A close that cost nothing, such as net/http dropping a
+// duplicate HTTP/2 connection it dialed in a race, is not held against the
+// pool. share is that count per request.
+func churn(n int64, h HostStats) (cost int64, sh float64) {
+	cost = min(n, h.Requests-h.Reused)
+	return cost, share(cost, h.Requests)
+}
+
+func share(n, of int64) float64 {
+	if of <= 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+func poolTimeoutRule(h HostStats, cfg Config) (Finding, bool) {
+	if h.PoolTimeouts == 0 {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "pool-timeouts", Severity: SeverityError, Value: float64(h.PoolTimeouts),
+		Message: fmt.Sprintf("%d requests failed with ErrPoolTimeout after waiting pool_timeout (%s) while all max_connections (%d) were busy",
+			h.PoolTimeouts, cfg.PoolTimeout, cfg.MaxConnections),
+		Fix: "raise max_connections or lower the concurrency; check that every response body is closed, since an open body holds its connection",
+	}, true
+}
+
+func poolWaitRule(h HostStats, cfg Config) (Finding, bool) {
+	sh := share(h.Waits, h.Requests+h.PoolTimeouts)
+	if h.Requests < minRequests || h.Waits < minWaitCount || sh < waitShare {
+		return Finding{}, false
+	}
+	mean := (h.WaitTime / time.Duration(h.Waits)).Round(100 * time.Microsecond)
+	return Finding{
+		Rule: "pool-waits", Severity: SeverityWarning, Value: sh,
+		Message: fmt.Sprintf("requests waited for a connection %s of the time (%d waits, mean %s): all max_connections (%d) were busy",
+			pct(sh), h.Waits, mean, cfg.MaxConnections),
+		Fix: "raise max_connections or lower the concurrency",
+	}, true
+}
+
+func unreadBodyRule(h HostStats, _ Config) (Finding, bool) {
+	n, sh := churn(h.ClosedBy.Other, h)
+	if h.Requests < minRequests || n < minCloseCounts || sh < closeShare {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "unread-bodies", Severity: SeverityWarning, Value: sh,
+		Message: fmt.Sprintf("connections are closed after %s of responses (%d of %d requests): response bodies are not being read to the end, or the server answers \"Connection: close\"",
+			pct(sh), n, h.Requests),
+		Fix: "read each response body to EOF before closing it (io.Copy(io.Discard, resp.Body)), as PostJSON does; if the server sends Connection: close, have it keep connections alive",
+	}, true
+}
+
+func serverClosedRule(h HostStats, cfg Config) (Finding, bool) {
+	n, sh := churn(h.ClosedBy.Server, h)
+	if h.Requests < minRequests || n < minCloseCounts || sh < serverShare {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "server-closed-idle", Severity: SeverityWarning, Value: float64(h.ClosedBy.Server),
+		Message: fmt.Sprintf("the server closed %d idle connections before keepalive_expiry (%s) ran out, making %s of requests open a new one: its idle timeout is shorter, and a request sent as it closes one can fail",
+			h.ClosedBy.Server, cfg.KeepaliveExpiry, pct(sh)),
+		Fix: "lower keepalive_expiry below the server's idle timeout (or raise the server's)",
+	}, true
+}
+
+// idleChurnRule: idle connections closed by warmpool between bursts of
+// requests, by keepalive_expiry or by trimming to recent demand, only to be
+// dialed again.
+func idleChurnRule(h HostStats, cfg Config) (Finding, bool) {
+	n := h.ClosedBy.IdleExpiry + h.ClosedBy.Trim
+	cost, sh := churn(n, h)
+	if h.Requests < minRequests || cost < minCloseCounts || sh < closeShare {
+		return Finding{}, false
+	}
+	f := Finding{Rule: "idle-churn", Severity: SeverityWarning, Value: sh}
+	newShare := 1 - h.ReuseRate()
+	if h.ClosedBy.Trim > h.ClosedBy.IdleExpiry {
+		f.Message = fmt.Sprintf("%s of requests opened a new connection: %d idle connections were trimmed because fewer requests were in flight over the last keepalive_expiry (%s), and max_keepalive_connections (%d) keeps no more warm",
+			pct(newShare), n, cfg.KeepaliveExpiry, cfg.MaxKeepaliveConnections)
+		f.Fix = "raise max_keepalive_connections to the number of requests in flight at a burst"
+	} else {
+		f.Message = fmt.Sprintf("%s of requests opened a new connection: %d connections sat idle for keepalive_expiry (%s) and were closed before the next burst",
+			pct(newShare), n, cfg.KeepaliveExpiry)
+		f.Fix = "raise keepalive_expiry above the usual gap between bursts of requests (keeping it below the server's idle timeout)"
+	}
+	return f, true
+}
+
+func maxAgeRule(h HostStats, cfg Config) (Finding, bool) {
+	cost, sh := churn(h.ClosedBy.MaxAge, h)
+	if h.Requests < minRequests || cost < minCloseCounts || sh < closeShare {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "max-age-churn", Severity: SeverityWarning, Value: sh,
+		Message: fmt.Sprintf("max_connection_age (%s) retired %d connections, making %s of requests open a new one: far more often than rebalancing needs",
+			cfg.MaxConnectionAge, h.ClosedBy.MaxAge, pct(sh)),
+		Fix: "raise max_connection_age to minutes, or set it to 0 if the backend's address set does not change",
+	}, true
+}
+
+// dialFindings reports each kind of dial failure seen at least minFailures
+// times.
+func dialFindings(host string, d DialFailures, cfg Config) []Finding {
+	var out []Finding
+	for _, k := range []struct {
+		n        int64
+		msg, fix string
+	}{
+		{d.Refused, "connection attempts were refused", "check the URL's host and port: nothing listens there, or the server is restarting or overloaded"},
+		{d.DNS, "name lookups failed", "check the host name and the resolver"},
+		{d.TLS, "TLS handshakes failed", "check the server's certificate and the roots the client trusts (WithTLSConfig), and that both sides share a TLS version"},
+		{d.Timeout, fmt.Sprintf("connection attempts timed out after connection_timeout (%s)", cfg.ConnectionTimeout), "check that the server is reachable and not overloaded; raise connection_timeout only for a slow network"},
+		{d.Other, "connection attempts failed", "check the address and the network"},
+	} {
+		if k.n >= minFailures {
+			out = append(out, Finding{Rule: "dial-failures", Severity: SeverityError, Host: host, Value: float64(k.n),
+				Message: fmt.Sprintf("%d %s", k.n, k.msg), Fix: k.fix})
+		}
+	}
+	return out
+}
+
+// clientFindings are the rules on client-wide figures.
+func clientFindings(s Stats, cfg Config) []Finding {
+	var out []Finding
+	if s.BudgetRefusals > 0 {
+		out = append(out, Finding{
+			Rule: "retry-budget", Severity: SeverityError, Value: float64(s.BudgetRefusals),
+			Message: fmt.Sprintf("the retry budget refused %d retries (%d made): so many requests failed that retries would exceed retry_budget_percent (%g %%) of requests",
+				s.BudgetRefusals, s.Retries, cfg.RetryBudgetPercent),
+			Fix: "find why the backend fails; the budget is holding retries back so as not to add to its load",
+		})
+	}
+	if s.TokenFetchFailures > 0 {
+		out = append(out, Finding{
+			Rule: "token-failures", Severity: SeverityError, Value: float64(s.TokenFetchFailures),
+			Message: fmt.Sprintf("%d of %d token fetches failed, failing the requests that needed them", s.TokenFetchFailures, s.TokenFetches),
+			Fix:     "check the token source: its credentials, audience and reachability",
+		})
+	}
+	return out
+}

@@ -1,0 +1,242 @@
+package prom
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/refserver"
+)
+
+func startServer(t testing.TB, opts refserver.Options) *refserver.Server {
+	t.Helper()
+	srv, err := refserver.New(opts)
+	if err != nil {
+		t.Fatalf("refserver.New: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func newClient(t testing.TB, cfg warmpool.Config, opts ...warmpool.Option) *warmpool.Client {
+	t.Helper()
+	c, err := warmpool.New(cfg, opts...)
+	if err != nil {
+		t.Fatalf("warmpool.New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// send POSTs a small JSON body to url and reads the answer to the end.
+func send(c *warmpool.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, strings.NewReader(`{"question":"?"}`))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+func mustSend(t testing.TB, c *warmpool.Client, url string, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := send(c, url); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+}
+
+// poolMetrics is the exposition of NewCollector for one host with every
+// counter the test cannot predict at zero; %[1]s is the host.
+const poolMetrics = `
+# HELP warmpool_connection_wait_seconds_total Time request attempts spent waiting for a connection.
+# TYPE warmpool_connection_wait_seconds_total counter
+warmpool_connection_wait_seconds_total{host="%[1]s"} 0
+# HELP warmpool_connection_waits_total Request attempts that had to wait for a connection.
+# TYPE warmpool_connection_waits_total counter
+warmpool_connection_waits_total{host="%[1]s"} 0
+# HELP warmpool_connections_closed_total Connections closed, by reason.
+# TYPE warmpool_connections_closed_total counter
+warmpool_connections_closed_total{host="%[1]s",reason="client"} %[4]d
+warmpool_connections_closed_total{host="%[1]s",reason="error"} 0
+warmpool_connections_closed_total{host="%[1]s",reason="idle_expiry"} 0
+warmpool_connections_closed_total{host="%[1]s",reason="max_age"} 0
+warmpool_connections_closed_total{host="%[1]s",reason="other"} 0
+warmpool_connections_closed_total{host="%[1]s",reason="server"} 0
+warmpool_connections_closed_total{host="%[1]s",reason="trim"} 0
+# HELP warmpool_connections_created_total Connections opened.
+# TYPE warmpool_connections_created_total counter
+warmpool_connections_created_total{host="%[1]s"} 1
+# HELP warmpool_dial_failures_total Failed attempts to open a connection, by kind.
+# TYPE warmpool_dial_failures_total counter
+warmpool_dial_failures_total{host="%[1]s",kind="dns"} 0
+warmpool_dial_failures_total{host="%[1]s",kind="other"} 0
+warmpool_dial_failures_total{host="%[1]s",kind="refused"} 0
+warmpool_dial_failures_total{host="%[1]s",kind="timeout"} 0
+warmpool_dial_failures_total{host="%[1]s",kind="tls"} 0
+# HELP warmpool_dialing_connections Connections being dialed now.
+# TYPE warmpool_dialing_connections gauge
+warmpool_dialing_connections{host="%[1]s"} 0
+# HELP warmpool_open_connections Connections open now, by state: active (serving a request) or idle.
+# TYPE warmpool_open_connections gauge
+warmpool_open_connections{host="%[1]s",state="active"} 0
+warmpool_open_connections{host="%[1]s",state="idle"} %[5]d
+# HELP warmpool_pool_timeouts_total Request attempts that gave up waiting for a connection after pool_timeout.
+# TYPE warmpool_pool_timeouts_total counter
+warmpool_pool_timeouts_total{host="%[1]s"} 0
+# HELP warmpool_requests_in_flight Request attempts between sending and their response body being done.
+# TYPE warmpool_requests_in_flight gauge
+warmpool_requests_in_flight{host="%[1]s"} 0
+# HELP warmpool_requests_reused_total Request attempts served on a connection that had served before.
+# TYPE warmpool_requests_reused_total counter
+warmpool_requests_reused_total{host="%[1]s"} %[3]d
+# HELP warmpool_requests_total Request attempts that got a connection.
+# TYPE warmpool_requests_total counter
+warmpool_requests_total{host="%[1]s"} %[2]d
+# HELP warmpool_requests_waiting Request attempts waiting now for a connection, all max_connections being busy.
+# TYPE warmpool_requests_waiting gauge
+warmpool_requests_waiting{host="%[1]s"} 0
+# HELP warmpool_retries_total Request attempts after the first.
+# TYPE warmpool_retries_total counter
+warmpool_retries_total 0
+# HELP warmpool_retry_budget_refusals_total Retries refused by the retry budget.
+# TYPE warmpool_retry_budget_refusals_total counter
+warmpool_retry_budget_refusals_total 0
+# HELP warmpool_tls_handshake_seconds_total Time spent in completed TLS handshakes.
+# TYPE warmpool_tls_handshake_seconds_total counter
+warmpool_tls_handshake_seconds_total{host="%[1]s"} 0
+# HELP warmpool_tls_handshakes_total Completed TLS handshakes.
+# TYPE warmpool_tls_handshakes_total counter
+warmpool_tls_handshakes_total{host="%[1]s"} 0
+# HELP warmpool_token_fetch_failures_total Calls to the token source that failed.
+# TYPE warmpool_token_fetch_failures_total counter
+warmpool_token_fetch_failures_total 0
+# HELP warmpool_token_fetches_total Calls to the token source.
+# TYPE warmpool_token_fetches_total counter
+warmpool_token_fetches_total 0
+`
+
+func TestCollectorExportsStats(t *testing.T) {
+	srv := startServer(t, refserver.Options{})
+	c := newClient(t, warmpool.DefaultConfig())
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(c))
+
+	mustSend(t, c, srv.URL()+"/answer", 10)
+	want := fmt.Sprintf(poolMetrics, srv.Addr(), 10, 9, 0, 1)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Errorf("after 10 requests:\n%v", err)
+	}
+
+	c.Close()
+	want = fmt.Sprintf(poolMetrics, srv.Addr(), 10, 9, 1, 0)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Errorf("after Close:\n%v", err)
+	}
+}
+
+func TestCollectorHasNoHostsBeforeTheFirstRequest(t *testing.T) {
+	c := newClient(t, warmpool.DefaultConfig())
+	// Only the four client-wide counters.
+	if n := testutil.CollectAndCount(NewCollector(c)); n != 4 {
+		t.Errorf("collected %d metrics from an unused client, want 4", n)
+	}
+}
+
+func TestMetricsPassPromlint(t *testing.T) {
+	srv := startServer(t, refserver.Options{})
+	reqs := NewRequestCollector()
+	c := newClient(t, warmpool.DefaultConfig(), warmpool.WithHooks(reqs.Hooks()))
+	mustSend(t, c, srv.URL()+"/answer", 3)
+	for name, col := range map[string]prometheus.Collector{"NewCollector": NewCollector(c), "NewRequestCollector": reqs} {
+		problems, err := testutil.CollectAndLint(col)
+		if err != nil {
+			t.Fatalf("%s: lint: %v", name, err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: promlint: %s: %s", name, p.Metric, p.Text)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	srv := startServer(t, refserver.Options{})
+	a := newClient(t, warmpool.DefaultConfig())
+	b := newClient(t, warmpool.DefaultConfig())
+	mustSend(t, a, srv.URL()+"/answer", 2)
+	mustSend(t, b, srv.URL()+"/answer", 3)
+
+	reg := prometheus.NewPedanticRegistry()
+	opts := func(name string) []Option {
+		return []Option{WithNamespace("frontend"), WithConstLabels(prometheus.Labels{"client": name})}
+	}
+	reg.MustRegister(NewCollector(a, opts("a")...), NewCollector(b, opts("b")...))
+	want := fmt.Sprintf(`
+# HELP frontend_requests_total Request attempts that got a connection.
+# TYPE frontend_requests_total counter
+frontend_requests_total{client="a",host="%[1]s"} 2
+frontend_requests_total{client="b",host="%[1]s"} 3
+`, srv.Addr())
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "frontend_requests_total"); err != nil {
+		t.Error(err)
+	}
+
+	// Without a label to tell them apart, the second registration clashes.
+	reg = prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(a))
+	if err := reg.Register(NewCollector(b)); err == nil {
+		t.Error("registering two collectors without const labels succeeded, want a duplicate error")
+	}
+}
+
+// TestScrapeUnderLoad scrapes while requests run, for the race detector and
+// the pedantic registry's consistency checks.
+func TestScrapeUnderLoad(t *testing.T) {
+	srv := startServer(t, refserver.Options{})
+	reqs := NewRequestCollector()
+	c := newClient(t, warmpool.DefaultConfig(), warmpool.WithHooks(reqs.Hooks()))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(c), reqs)
+
+	const workers, perWorker = 8, 50
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range workers {
+		wg.Go(func() {
+			for range perWorker {
+				if _, err := send(c, srv.URL()+"/answer"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	for scrapes := 0; ; scrapes++ {
+		if _, err := reg.Gather(); err != nil {
+			t.Fatalf("scrape %d: %v", scrapes, err)
+		}
+		select {
+		case <-done:
+			if got := testutil.ToFloat64(reqs.responses.WithLabelValues(srv.Addr(), "200")); got != workers*perWorker {
+				t.Errorf("responses_total{code=200} = %v, want %d", got, workers*perWorker)
+			}
+			return
+		default:
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package prom_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/refserver"
+	"github.com/warmpool/warmpool/prom"
+)
+
+func Example() {
+	srv, err := refserver.New(refserver.Options{}) // a stand-in backend on loopback
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	// The request collector feeds on a hook, so it comes first.
+	reqs := prom.NewRequestCollector()
+	client, err := warmpool.New(warmpool.DefaultConfig(), warmpool.WithHooks(reqs.Hooks()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	reg := prometheus.NewRegistry() // serve it with promhttp.HandlerFor(reg, ...)
+	reg.MustRegister(prom.NewCollector(client), reqs)
+
+	for range 3 {
+		if err := client.PostJSON(context.Background(), srv.URL()+"/answer", map[string]string{}, nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "warmpool_connections_created_total", "warmpool_requests_reused_total", "warmpool_responses_total":
+			fmt.Println(mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue())
+		case "warmpool_request_duration_seconds":
+			fmt.Println(mf.GetName(), "count", mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	// Output:
+	// warmpool_connections_created_total 1
+	// warmpool_request_duration_seconds count 3
+	// warmpool_requests_reused_total 2
+	// warmpool_responses_total 3
+}
