@@ -192,6 +192,15 @@ func (s *Server) execute(ctx context.Context, delay time.Duration, question json
 	if sleep(ctx, delay) != nil {
 		return storedResponse{}, false
 	}
+	if up := s.opts.Upstream; up != nil {
+		if err := up(ctx, question); err != nil {
+			if ctx.Err() != nil {
+				return storedResponse{}, false
+			}
+			body, _ := json.Marshal(map[string]any{"error": "upstream: " + err.Error(), "status": http.StatusBadGateway})
+			return storedResponse{status: http.StatusBadGateway, ctype: "application/json", body: append(body, '\n')}, true
+		}
+	}
 	n := s.c.executions.Add(1)
 	return storedResponse{status: http.StatusOK, ctype: "application/json", body: answerBody(n, question, size)}, true
 }

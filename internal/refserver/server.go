@@ -3,6 +3,7 @@ package refserver
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,13 @@ type Options struct {
 	MaxConns int
 	// Logger receives lifecycle and http.Server error messages. Nil is silent.
 	Logger *slog.Logger
+	// Routes mounts extra handlers by http.ServeMux pattern, such as
+	// "GET /metrics". They are counted like the built-in ones.
+	Routes map[string]http.Handler
+	// Upstream, if set, is called by every executed /answer with the
+	// question, before answering: a backend that calls another service.
+	// An error answers 502 with the error's message.
+	Upstream func(ctx context.Context, question json.RawMessage) error
 }
 
 // withDefaults validates o and fills in the defaults.
@@ -163,6 +171,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /answer", s.handleAnswer)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /stats", s.handleStats)
+	for pattern, h := range opts.Routes {
+		mux.Handle(pattern, h)
+	}
 
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
