@@ -12,12 +12,12 @@ type Finding struct {
 	// "server-closed-idle", "unread-bodies", "idle-churn", "max-age-churn",
 	// "pool-waits", "pool-timeouts", "dial-failures", "retry-budget",
 	// "token-failures".
-	Rule     string
-	Severity Severity
-	Host     string  // the dialed address ("host:port") it concerns; "" for the whole client
-	Message  string  // what was seen, with the figure that triggered the rule
-	Fix      string  // what to change, naming the setting by its config key
-	Value    float64 // that figure: a share from 0 to 1, or a count
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	Host     string   `json:"host"`    // the dialed address ("host:port") it concerns; "" for the whole client
+	Message  string   `json:"message"` // what was seen, with the figure that triggered the rule
+	Fix      string   `json:"fix"`     // what to change, naming the setting by its config key
+	Value    float64  `json:"value"`   // that figure: a share from 0 to 1, or a count
 }
 
 // Severity says whether a finding costs performance or failed requests.

@@ -16,7 +16,7 @@ type Hooks struct {
 	ConnOpened func(ConnInfo)
 	// ConnClosed is called once per connection, after it closed; reason is
 	// one of "idle_expiry", "max_age", "server", "error", "client",
-	// "trim", "other".
+	// "trim", "other", "unused".
 	ConnClosed func(info ConnInfo, reason string)
 	// ConnReused is called when a request that was served on a connection
 	// that had served an earlier request is done.

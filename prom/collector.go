@@ -30,7 +30,7 @@
 //	warmpool_open_connections{host,state="active|idle"}    gauge
 //	warmpool_dialing_connections{host}                      gauge
 //	warmpool_connections_created_total{host}                counter
-//	warmpool_connections_closed_total{host,reason}          counter: idle_expiry, max_age, server, error, client, trim, other
+//	warmpool_connections_closed_total{host,reason}          counter: idle_expiry, max_age, server, error, client, trim, other, unused
 //	warmpool_dial_failures_total{host,kind}                 counter: refused, timeout, dns, tls, other
 //	warmpool_tls_handshakes_total{host}                     counter
 //	warmpool_tls_handshake_seconds_total{host}              counter
@@ -51,6 +51,15 @@
 //	warmpool_request_duration_seconds{host,method,code}     histogram, per attempt
 //	warmpool_responses_total{host,code}                     counter
 //
+// A connection closed "unused" was dialed but never served a request: it
+// lost the race to a connection that became free first. A steady trickle of
+// them is net/http's dial racing at a burst, not a fault.
+//
+// NewServerCollector exports the other side: the connection counts of a
+// backend served in the same process, as the server sees them, under
+// warmpool_server_ (see ServerStats). Handler serves any of these
+// collectors, on a registry of its own, for a /metrics endpoint.
+//
 // To export two clients from one process, give each collector a distinguishing
 // constant label with WithConstLabels, as collectors.NewDBStatsCollector does
 // with db_name.
@@ -62,7 +71,7 @@ import (
 	"github.com/warmpool/warmpool"
 )
 
-// Option configures NewCollector and NewRequestCollector.
+// Option configures NewCollector, NewRequestCollector and NewServerCollector.
 type Option func(*options)
 
 type options struct {
@@ -193,11 +202,14 @@ type named struct {
 }
 
 // closeReasons lists every reason, zeros included, so that rate() sees a
-// series from its first increment. The names are those of Hooks.ConnClosed.
-func closeReasons(r warmpool.CloseReasons) [7]named {
+// series from its first increment. The names are those of Hooks.ConnClosed;
+// TestCloseReasonsCoverEveryField fails when CloseReasons gains a field that
+// is missing here.
+func closeReasons(r warmpool.CloseReasons) [8]named {
 	return [...]named{
 		{"idle_expiry", r.IdleExpiry}, {"max_age", r.MaxAge}, {"server", r.Server},
 		{"error", r.Error}, {"client", r.Client}, {"trim", r.Trim}, {"other", r.Other},
+		{"unused", r.Unused},
 	}
 }
 

@@ -78,6 +78,7 @@ warmpool_connections_closed_total{host="%[1]s",reason="max_age"} 0
 warmpool_connections_closed_total{host="%[1]s",reason="other"} 0
 warmpool_connections_closed_total{host="%[1]s",reason="server"} 0
 warmpool_connections_closed_total{host="%[1]s",reason="trim"} 0
+warmpool_connections_closed_total{host="%[1]s",reason="unused"} 0
 # HELP warmpool_connections_created_total Connections opened.
 # TYPE warmpool_connections_created_total counter
 warmpool_connections_created_total{host="%[1]s"} 1
@@ -162,7 +163,11 @@ func TestMetricsPassPromlint(t *testing.T) {
 	reqs := NewRequestCollector()
 	c := newClient(t, warmpool.DefaultConfig(), warmpool.WithHooks(reqs.Hooks()))
 	mustSend(t, c, srv.URL()+"/answer", 3)
-	for name, col := range map[string]prometheus.Collector{"NewCollector": NewCollector(c), "NewRequestCollector": reqs} {
+	for name, col := range map[string]prometheus.Collector{
+		"NewCollector":        NewCollector(c),
+		"NewRequestCollector": reqs,
+		"NewServerCollector":  NewServerCollector(refserverStats(srv)),
+	} {
 		problems, err := testutil.CollectAndLint(col)
 		if err != nil {
 			t.Fatalf("%s: lint: %v", name, err)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,4 +56,46 @@ func Example() {
 	// warmpool_request_duration_seconds count 3
 	// warmpool_requests_reused_total 2
 	// warmpool_responses_total 3
+}
+
+// A backend measured next to its client: the server's connection counts and
+// the client's pool, served on one /metrics endpoint.
+func ExampleHandler() {
+	srv, err := refserver.New(refserver.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := warmpool.New(warmpool.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	server := prom.NewServerCollector(func() prom.ServerStats {
+		st := srv.Stats()
+		return prom.ServerStats{Accepted: st.Accepted, Open: st.Open, PeakOpen: st.PeakOpen, Closed: st.Closed,
+			Refused: st.Refused, Requests: st.Requests, InFlight: st.InFlight}
+	})
+	metrics := prom.Handler(server, prom.NewCollector(client)) // mount as "GET /metrics"
+
+	for range 3 {
+		if err := client.PostJSON(context.Background(), srv.URL()+"/answer", map[string]string{}, nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	rec := httptest.NewRecorder()
+	metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if strings.HasPrefix(line, "warmpool_server_connections_accepted_total") ||
+			strings.HasPrefix(line, "warmpool_server_requests_total") ||
+			strings.HasPrefix(line, "warmpool_connections_created_total") {
+			fmt.Print(strings.ReplaceAll(line, srv.Addr(), "127.0.0.1:PORT"))
+		}
+	}
+	// Output:
+	// warmpool_connections_created_total{host="127.0.0.1:PORT"} 1
+	// warmpool_server_connections_accepted_total 1
+	// warmpool_server_requests_total 3
 }
