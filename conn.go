@@ -75,6 +75,7 @@ type hostPool struct {
 
 	dialFail      [dialKinds]atomic.Int64
 	tlsHandshakes atomic.Int64
+	dialNanos     atomic.Int64 // total TCP connect time of successful dials
 	tlsNanos      atomic.Int64
 
 	dialing atomic.Int64
@@ -142,11 +143,13 @@ func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (n
 	}
 	h.dialing.Add(1)
 	defer h.dialing.Add(-1)
+	connectStart := time.Now()
 	nc, err := d.net.DialContext(ctx, network, addr)
 	if err != nil {
 		h.dialFail[dialKind(err)].Add(1)
 		return nil, err
 	}
+	h.dialNanos.Add(int64(time.Since(connectStart)))
 	c := d.track(h, nc)
 	var out net.Conn = c
 	proto := protoHTTP1

@@ -42,6 +42,7 @@ type HostStats struct {
 	ClosedBy     CloseReasons // Closed by reason
 
 	DialFailures     DialFailures  // failed attempts to open a connection, by kind
+	DialTime         time.Duration // total TCP connect time of the connections Created
 	TLSHandshakes    int64         // completed TLS handshakes
 	TLSHandshakeTime time.Duration // their total duration
 
@@ -129,6 +130,7 @@ func (h *hostPool) stats() HostStats {
 			TLS:     h.dialFail[dialTLS].Load(),
 			Other:   h.dialFail[dialOther].Load(),
 		},
+		DialTime:         time.Duration(h.dialNanos.Load()),
 		TLSHandshakes:    h.tlsHandshakes.Load(),
 		TLSHandshakeTime: time.Duration(h.tlsNanos.Load()),
 	}
@@ -171,6 +173,7 @@ func (s *HostStats) add(o HostStats) {
 	s.Waits += o.Waits
 	s.WaitTime += o.WaitTime
 	s.TLSHandshakes += o.TLSHandshakes
+	s.DialTime += o.DialTime
 	s.TLSHandshakeTime += o.TLSHandshakeTime
 	d, e := &s.DialFailures, o.DialFailures
 	d.Refused += e.Refused

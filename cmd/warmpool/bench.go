@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/bench"
+)
+
+const benchSynopsis = `Usage: warmpool bench [flags] [URL]
+
+Benchmark HTTP clients against the same server at the same load, one after the
+other, in one invocation, and print one report. The modes:
+  per-request  a new http.Client and transport per request, closed after
+               (a new connection, and TLS handshake, every time)
+  default      http.DefaultClient: a fresh clone of Go's default transport
+               (2 idle connections per host; HTTP/2 when TLS offers it)
+  tuned        a bare http.Client tuned by hand for the load: HTTP/1.1,
+               MaxIdleConnsPerHost = MaxConnsPerHost = concurrency + 8,
+               warmpool's default timeouts
+  warmpool     warmpool's client over HTTP/1.1 (-config, or the defaults)
+  warmpool-h2  warmpool's client over HTTP/2 (TLS by ALPN, or h2c); not run
+               for -proto http
+
+Without URL it starts the reference server in this process on 127.0.0.1,
+once per protocol, and sends it POST /answer with a 210-byte JSON question and
+a bearer token. With URL it benchmarks a server you run (warmpool serve, or
+your own); connection counts come from GET <origin>/stats if it answers
+refserver's JSON, else they show as "-".
+
+Each run (one mode over one protocol) stops by itself at -duration or
+-requests, whichever comes first; requests still in flight then get a grace
+period of max(2s, -duration) before they are cancelled. By default a run lasts
+5s, or 3s when there are more than 6 runs (the default 2 protocols × 5 modes
+less warmpool-h2 over http make 9 runs: about 30s in all).
+
+On a shared machine, -rounds 3 splits each run into 3 slices run in turn
+with the other modes' (per-request, default, ..., per-request, default, ...),
+so that other processes' load falls on every mode alike.
+
+Load: closed model by default, -concurrency workers each sending its next
+request when the last one is answered. With -rate, open model: requests are
+scheduled at -rate per second from the start, at most -concurrency in flight,
+and latency counts from the scheduled time, so a slow server cannot hide its
+queueing (no coordinated omission).
+
+Network: -rtt puts an in-process toxiproxy between client and server that
+delays bytes by rtt/2 each way, plus one rtt before the first bytes of each
+connection for the TCP handshake, which a loopback proxy cannot delay. The
+report states what the proxy costs by itself.
+
+The report gives per mode: requests, errors by kind, req/s, latency
+min/p50/p90/p99/p99.9/max, connections the server accepted and its peak open
+connections, connection reuse, time spent dialing and in TLS handshakes per
+request, CPU per request (the whole process: the in-process server too), body
+bytes, and ratios to per-request, default and tuned. Progress goes to stderr
+only when it is a terminal.
+`
+
+const benchExamples = `Examples:
+  warmpool bench
+  warmpool bench -proto tls -concurrency 32 -format json > bench.json
+  warmpool bench -proto tls -modes tuned,warmpool -duration 9s -rounds 3
+  warmpool bench -rtt 10ms -concurrency 1 -modes per-request,warmpool
+  warmpool bench -proto tls,h2c -rate 2000 -concurrency 64 -duration 10s -html report.html
+  warmpool serve -proto tls & warmpool bench -insecure https://127.0.0.1:8080/answer
+`
+
+// runBench implements "warmpool bench".
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, out, err := parseBench(args, stdout)
+	if err != nil {
+		return err
+	}
+	if benchIsTerminal(stderr) {
+		s.Progress = stderr
+	}
+	rep, err := bench.Run(ctx, s)
+	if err != nil {
+		return fmt.Errorf("warmpool bench: %w", err)
+	}
+	if out.format == "json" {
+		err = bench.WriteJSON(stdout, rep)
+	} else {
+		err = bench.WriteText(stdout, rep)
+	}
+	if err != nil {
+		return fmt.Errorf("warmpool bench: %w", err)
+	}
+	if out.html != "" {
+		var b bytes.Buffer
+		if err := bench.WriteHTML(&b, rep); err != nil {
+			return fmt.Errorf("warmpool bench: HTML report: %w", err)
+		}
+		if err := os.WriteFile(out.html, b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("warmpool bench: %w", err)
+		}
+	}
+	return benchFailures(rep)
+}
+
+// benchOutput is where the report goes.
+type benchOutput struct {
+	format string // text or json
+	html   string // file, "" for none
+}
+
+// parseBench turns the command line into settings. Every problem is a usage
+// error.
+func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, error) {
+	cmd := newCommand("bench", benchSynopsis, benchExamples)
+	fs := cmd.fs
+	var s bench.Settings
+	var out benchOutput
+	fs.DurationVar(&s.Duration, "duration", 0, "length of each run (one mode over one protocol); 0: 5s, or 3s when there are more than 6 runs")
+	fs.IntVar(&s.Concurrency, "concurrency", bench.DefaultConcurrency, "workers (closed model), or the cap on requests in flight (open model, -rate)")
+	fs.Int64Var(&s.Requests, "requests", 0, "stop each run after this many requests (0: only -duration bounds it)")
+	fs.IntVar(&s.Rounds, "rounds", 1, "split each run into this many slices, interleaved with the other modes', so that background load falls on all alike")
+	fs.Float64Var(&s.Rate, "rate", 0, "open model: schedule `N` requests per second from the start of each run (0: closed model)")
+	protos := fs.String("proto", "", "comma-separated `protocols`: http, tls, h2c (default http,tls; with URL, its scheme decides; h2c declares an http:// URL speaks it)")
+	modes := fs.String("modes", "", "comma-separated `modes` to run, in their fixed order (default all: "+strings.Join(bench.AllModes, ",")+")")
+	fs.DurationVar(&s.RTT, "rtt", 0, "simulated round-trip time through an in-process toxiproxy, whole milliseconds (0: no proxy)")
+	fs.DurationVar(&s.Jitter, "jitter", 0, "with -rtt, vary each direction's latency by up to ± this, whole milliseconds")
+	fs.Int64Var(&s.BandwidthKBps, "bandwidth", 0, "through the proxy, cap each direction of each connection at this many `KB/s` (0: no cap)")
+	fs.StringVar(&out.format, "format", "text", "report format on stdout: text or json")
+	fs.StringVar(&out.html, "html", "", "also write a self-contained HTML report (charts in inline SVG) to `file`")
+	data := fs.String("data", "", "request body, a `JSON` value; @file reads it from file (default a 210-byte question)")
+	fs.StringVar(&s.Token, "token", "", "bearer `token` for URL (default $WARMPOOL_TOKEN; none: no Authorization); the in-process server uses a random one")
+	fs.StringVar(&s.ConfigFile, "config", "", "YAML `file` with the http_client block for the warmpool modes (WARMPOOL_* variables apply too)")
+	fs.BoolVar(&s.Insecure, "insecure", false, "skip TLS certificate verification in every mode, for a self-signed URL (warmpool serve -proto tls)")
+	fs.DurationVar(&s.ServerDelay, "server-delay", 0, "service time the in-process server adds to each request")
+
+	positional, err := cmd.parse(args, stdout)
+	if err != nil {
+		return s, out, err
+	}
+	switch len(positional) {
+	case 0:
+	case 1:
+		s.Target = positional[0]
+	default:
+		return s, out, usagef("bench", "want at most one URL, got %d arguments", len(positional))
+	}
+	if out.format != "text" && out.format != "json" {
+		return s, out, usagef("bench", "-format %q: want text or json", out.format)
+	}
+	s.Protos = benchList(*protos)
+	s.Modes = benchList(*modes)
+	if *data != "" {
+		s.Body = []byte(*data)
+		if name, ok := strings.CutPrefix(*data, "@"); ok {
+			if s.Body, err = os.ReadFile(name); err != nil {
+				return s, out, usagef("bench", "-data: %v", err)
+			}
+		}
+	}
+	switch {
+	case s.Target == "" && (s.Token != "" || s.Insecure):
+		return s, out, usagef("bench", "-token and -insecure are for a URL; the in-process server makes its own")
+	case s.Target != "" && cmd.set("server-delay"):
+		return s, out, usagef("bench", "-server-delay is for the in-process server; with URL, the server decides")
+	case cmd.set("duration") && s.Duration <= 0:
+		return s, out, usagef("bench", "-duration must be positive")
+	case s.Concurrency < 1:
+		return s, out, usagef("bench", "-concurrency must be at least 1")
+	case s.Rounds < 1:
+		return s, out, usagef("bench", "-rounds must be at least 1")
+	}
+	if s.Target != "" && s.Token == "" {
+		s.Token = os.Getenv("WARMPOOL_TOKEN")
+	}
+	cfg, err := warmpool.LoadConfig(s.ConfigFile)
+	if err != nil {
+		return s, out, &usageError{cmd: "bench", err: err}
+	}
+	s.Config = &cfg
+	if s.ConfigFile == "" && benchConfigEnv() {
+		s.ConfigFile = "defaults + WARMPOOL_* variables"
+	}
+	if err := s.Validate(); err != nil {
+		return s, out, usagef("bench", "%v", err)
+	}
+	return s, out, nil
+}
+
+// benchList splits a comma-separated flag value; "" is nil.
+func benchList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// benchConfigEnv reports whether a WARMPOOL_* variable other than the token
+// may change the warmpool modes' configuration.
+func benchConfigEnv() bool {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "WARMPOOL_") && !strings.HasPrefix(kv, "WARMPOOL_TOKEN=") {
+			return true
+		}
+	}
+	return false
+}
+
+// benchIsTerminal reports whether w is a terminal, where progress helps
+// rather than clutters.
+func benchIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// benchFailures makes the job fail when some run had no successful request
+// at all: the report is printed, but its numbers for that run mean nothing
+// (a wrong token, an unreachable URL).
+func benchFailures(rep *bench.Report) error {
+	for _, p := range rep.Protos {
+		for _, m := range p.Modes {
+			if m.OK == 0 && m.Requests > 0 {
+				first := ""
+				if len(m.ErrorSamples) > 0 {
+					first = ": " + m.ErrorSamples[0]
+				}
+				return fmt.Errorf("warmpool bench: every request of %s over %s failed%s", m.Mode, p.Proto, first)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// benchCLI runs "warmpool bench args..." in-process.
+func benchCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), append([]string{"bench"}, args...), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// benchGolden compares got with testdata/name, or rewrites it with -update.
+func benchGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file; got:\n%s\n(run with -update if the change is intended)", name, got)
+	}
+}
+
+func TestBenchHelp(t *testing.T) {
+	stdout, stderr, err := benchCLI(t, "-h")
+	if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
+		t.Fatalf("got %v (exit %d), want flag.ErrHelp (exit 0)", err, exitCode(err))
+	}
+	if stderr != "" {
+		t.Errorf("stderr: got %q, want nothing", stderr)
+	}
+	benchGolden(t, "bench-help.golden", []byte(stdout))
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	// None of these runs anything: each fails while parsing.
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"-nope"}},
+		{"two URLs", []string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}},
+		{"bad format", []string{"-format", "xml"}},
+		{"zero concurrency", []string{"-concurrency", "0"}},
+		{"zero rounds", []string{"-rounds", "0"}},
+		{"fewer requests than rounds", []string{"-rounds", "3", "-requests", "2"}},
+		{"zero duration", []string{"-duration", "0s"}},
+		{"negative requests", []string{"-requests", "-1"}},
+		{"negative rate", []string{"-rate", "-5"}},
+		{"unknown mode", []string{"-modes", "warmpool,fast"}},
+		{"unknown proto", []string{"-proto", "quic"}},
+		{"rtt not whole ms", []string{"-rtt", "1500us"}},
+		{"jitter without rtt", []string{"-jitter", "2ms"}},
+		{"bad data", []string{"-data", "{question"}},
+		{"missing data file", []string{"-data", "@testdata/no-such-file.json"}},
+		{"token without URL", []string{"-token", "x"}},
+		{"insecure without URL", []string{"-insecure"}},
+		{"server delay with URL", []string{"-server-delay", "1ms", "http://127.0.0.1:1/answer"}},
+		{"proto tls with http URL", []string{"-proto", "tls", "http://127.0.0.1:1/answer"}},
+		{"relative URL", []string{"/answer"}},
+		{"missing config", []string{"-config", "testdata/no-such-config.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, _, err := benchCLI(t, tt.args...)
+			if code := exitCode(err); code != 2 {
+				t.Errorf("got %v (exit %d), want a usage error (exit 2)", err, code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout: got %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestBenchEndToEndText(t *testing.T) {
+	htmlPath := filepath.Join(t.TempDir(), "report.html")
+	stdout, stderr, err := benchCLI(t, "-duration", "300ms", "-concurrency", "4", "-html", htmlPath)
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("stderr is not a terminal: want nothing on it, got %q", stderr)
+	}
+	for _, want := range []string{
+		"== http: http://127.0.0.1:", "== tls: https://127.0.0.1:",
+		"per-request  HTTP/1.1", "tuned        HTTP/1.1", "warmpool     HTTP/1.1", "warmpool-h2  HTTP/2.0",
+		"warmpool-h2 skipped: HTTP/2 needs TLS or h2c",
+		"warmpool pool: created", "req/s ×per-request",
+		"each run 0.3s or unbounded requests, whichever first; 9 runs",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout)
+		}
+	}
+	page, err := os.ReadFile(htmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) || bytes.Count(page, []byte("<polyline ")) != 9 {
+		t.Errorf("HTML report: want a document with 9 latency lines, got %d bytes", len(page))
+	}
+}
+
+func TestBenchEndToEndJSON(t *testing.T) {
+	stdout, stderr, err := benchCLI(t, "-proto", "tls", "-duration", "300ms", "-concurrency", "4", "-format", "json")
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr)
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+	}
+	if dec.More() {
+		t.Error("more than one JSON document on stdout")
+	}
+	// The field names and shape are stable; the values depend on the machine.
+	skeleton, err := json.MarshalIndent(benchSkeleton("", doc), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	benchGolden(t, "bench-json-skeleton.golden", append(skeleton, '\n'))
+}
+
+// benchMasked are the keys whose values vary from run to run even as strings.
+var benchMasked = map[string]bool{"started_at": true, "url": true, "machine": true, "notes": true, "error_samples": true}
+
+// benchSkeleton keeps the keys and structure of a JSON value and the strings
+// that do not depend on the run, zeroes the numbers and masks the rest.
+func benchSkeleton(key string, v any) any {
+	if benchMasked[key] {
+		return "<masked>"
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = benchSkeleton(k, e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = benchSkeleton(key, e)
+		}
+		return out
+	case json.Number:
+		return 0
+	}
+	return v
+}
+
+func TestBenchIsTerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if benchIsTerminal(w) {
+		t.Error("a pipe: got terminal")
+	}
+	if benchIsTerminal(&bytes.Buffer{}) {
+		t.Error("a buffer: got terminal")
+	}
+}

@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSettingsValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		s       Settings
+		wantErr string // substring; "" for valid
+	}{
+		{"zero value", Settings{}, ""},
+		{"all flags", Settings{Protos: []string{"tls", "h2c"}, Modes: []string{"warmpool", "tuned"}, Duration: time.Second, Requests: 10, Concurrency: 4, Rate: 100, RTT: 10 * time.Millisecond, Jitter: time.Millisecond, BandwidthKBps: 100}, ""},
+		{"concurrency too high", Settings{Concurrency: MaxConcurrency + 1}, "concurrency"},
+		{"negative concurrency", Settings{Concurrency: -1}, "concurrency"},
+		{"too many rounds", Settings{Rounds: MaxRounds + 1}, "rounds"},
+		{"fewer requests than rounds", Settings{Rounds: 3, Requests: 2}, "rounds"},
+		{"negative duration", Settings{Duration: -time.Second}, "duration"},
+		{"negative requests", Settings{Requests: -1}, "request"},
+		{"negative rate", Settings{Rate: -1}, "rate"},
+		{"sub-millisecond rtt", Settings{RTT: 1500 * time.Microsecond}, "rtt"},
+		{"jitter without rtt", Settings{Jitter: time.Millisecond}, "jitter"},
+		{"negative bandwidth", Settings{BandwidthKBps: -1}, "bandwidth"},
+		{"unknown mode", Settings{Modes: []string{"warmpool", "fast"}}, `unknown mode "fast"`},
+		{"mode twice", Settings{Modes: []string{"tuned", "tuned"}}, "twice"},
+		{"unknown proto", Settings{Protos: []string{"quic"}}, `unknown proto "quic"`},
+		{"body not JSON", Settings{Body: []byte("{question")}, "JSON"},
+		{"target https", Settings{Target: "https://127.0.0.1:8443/answer"}, ""},
+		{"target http h2c", Settings{Target: "http://127.0.0.1:8080/answer", Protos: []string{"h2c"}}, ""},
+		{"target with tls proto", Settings{Target: "http://127.0.0.1:8080/answer", Protos: []string{"tls"}}, "scheme decides"},
+		{"target relative", Settings{Target: "/answer"}, "want an http"},
+		{"target ftp", Settings{Target: "ftp://127.0.0.1/x"}, "want an http"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.s.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSettingsDefaults(t *testing.T) {
+	s, err := Settings{Modes: []string{ModeWarmpool, ModePerRequest}}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{ModePerRequest, ModeWarmpool}; !slices.Equal(s.Modes, want) {
+		t.Errorf("modes run in fixed order: got %v, want %v", s.Modes, want)
+	}
+	if !slices.Equal(s.Protos, DefaultProtos) || s.Concurrency != DefaultConcurrency || string(s.Body) != string(DefaultBody) {
+		t.Errorf("defaults: got protos %v, concurrency %d, body %q", s.Protos, s.Concurrency, s.Body)
+	}
+	if n := len(DefaultBody); n < 200 || n > 220 {
+		t.Errorf("default body: %d bytes, want about 210", n)
+	}
+	s, _ = Settings{Target: "https://127.0.0.1:1/answer"}.normalize()
+	if !slices.Equal(s.Protos, []string{ProtoTLS}) {
+		t.Errorf("https target: got protos %v, want [tls]", s.Protos)
+	}
+}
+
+func TestAutoDuration(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Settings
+		runs int
+		want time.Duration
+	}{
+		// 2 protocols × 5 modes, less warmpool-h2 over http.
+		{"default", Settings{}, 9, ShortDuration},
+		{"tls only", Settings{Protos: []string{"tls"}}, 5, DefaultDuration},
+		{"http only", Settings{Protos: []string{"http"}}, 4, DefaultDuration},
+		{"three protos", Settings{Protos: AllProtos}, 14, ShortDuration},
+		{"given", Settings{Duration: time.Second}, 9, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := tt.s.normalize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = s.withDuration()
+			if got := s.runCount(); got != tt.runs {
+				t.Errorf("runs: got %d, want %d", got, tt.runs)
+			}
+			if s.Duration != tt.want {
+				t.Errorf("duration: got %v, want %v", s.Duration, tt.want)
+			}
+			// The whole invocation stays under a minute by default.
+			if total := time.Duration(s.runCount()) * s.Duration; tt.s.Duration == 0 && total > 45*time.Second {
+				t.Errorf("%d runs × %v = %v: too close to a minute", s.runCount(), s.Duration, total)
+			}
+		})
+	}
+}
+
+func TestSlice(t *testing.T) {
+	s, err := Settings{Duration: 3 * time.Second, Requests: 37, Rounds: 3, Concurrency: 4, Rate: 10}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for r := range 3 {
+		l := s.slice(r)
+		if l.duration != time.Second || l.concurrency != 4 || l.rate != 10 {
+			t.Errorf("round %d: got %+v, want 1s at concurrency 4, rate 10", r, l)
+		}
+		n += l.requests
+	}
+	if n != 37 {
+		t.Errorf("requests over the rounds: got %d, want 37", n)
+	}
+}
+
+func TestScheduledWithin(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		rate float64
+		want int64
+	}{
+		{300 * time.Millisecond, 200, 60}, // due at 0, 5ms, … 295ms
+		{time.Second, 3, 3},               // 0, 333ms, 667ms
+		{time.Second, 0.5, 1},             // 0 only
+		{10 * time.Millisecond, 1e6, 10000},
+	} {
+		if got := scheduledWithin(c.d, c.rate); got != c.want {
+			t.Errorf("scheduledWithin(%v, %v): got %d, want %d", c.d, c.rate, got, c.want)
+		}
+	}
+}
