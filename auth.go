@@ -111,7 +111,6 @@ func (c *Client) authHeader(ctx context.Context, u *url.URL) ([]string, error) {
 	}
 	a := &authCache{token: tok.Value, header: []string{"Bearer " + tok.Value}}
 	o.header.Store(a)
-	c.lastToken.Store(a)
 	return a.header, nil
 }
 

@@ -35,7 +35,6 @@ type Client struct {
 	idemKeys bool
 
 	timeoutErr *timeoutError
-	lastToken  atomic.Pointer[authCache] // the newest token sent, to redact it from bodies
 	hooks      Hooks
 	budget     budget
 	now        func() time.Time // the clock; tests may replace it

@@ -3,6 +3,7 @@ package warmpool
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +93,16 @@ func countErrs(errs []error, target error) (ok, matched, other int, firstOther e
 func post(c *Client, url string) error {
 	var a answer
 	return c.PostJSON(context.Background(), url, question, &a)
+}
+
+// closedAddr returns a loopback address where nothing listens.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

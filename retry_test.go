@@ -120,7 +120,7 @@ func TestRetryClassifyRealErrors(t *testing.T) {
 	}
 
 	t.Run("dial refused", func(t *testing.T) {
-		err := get(t, newPlain(t, cfg), "http://"+retryClosedAddr(t)+"/")
+		err := get(t, newPlain(t, cfg), "http://"+closedAddr(t)+"/")
 		if got := classify(nil, err); got != retryAlways {
 			t.Errorf("classify(%v) = %v, want retryAlways", err, got)
 		}
@@ -169,18 +169,6 @@ func TestRetryClassifyRealErrors(t *testing.T) {
 			t.Errorf("classify(%q) = %v, want retryAlways (the request was never sent)", err, got)
 		}
 	})
-}
-
-// retryClosedAddr returns a loopback address where nothing listens.
-func retryClosedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // retrySilentListener accepts connections on loopback and never writes.

@@ -2,7 +2,6 @@ package warmpool
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -242,18 +241,6 @@ func TestStatsPerHost(t *testing.T) {
 	if st.Hosts[a.Addr()].TLSHandshakes != 0 || st.Hosts[b.Addr()].TLSHandshakes != st.Hosts[b.Addr()].Created {
 		t.Errorf("TLS handshakes per host: %d, %d; want 0 and one per connection", st.Hosts[a.Addr()].TLSHandshakes, st.Hosts[b.Addr()].TLSHandshakes)
 	}
-}
-
-// closedAddr returns a loopback address where nothing listens.
-func closedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestStatsDialRefused(t *testing.T) {
