@@ -54,6 +54,18 @@ delays bytes by rtt/2 each way, plus one rtt before the first bytes of each
 connection for the TCP handshake, which a loopback proxy cannot delay. The
 report states what the proxy costs by itself.
 
+Tokens: by default every request carries one static bearer token. With
+-token-mode, tokens come from a fake issuer started in this process on
+127.0.0.1, which answers GET /token?audience=<origin> after -token-fetch (5ms)
+with a JWT valid for 1h: the token the in-process server requires.
+per-request fetches a fresh token before every request over a new http.Client,
+as a frontend that calls its id-token helper before each backend call; every
+mode then sets the header itself (warmpool caches any token source it is
+given, so it gets none). cached fetches once per token lifetime: warmpool
+through its token source, the other modes through one warmpool
+CachedTokenSource per client. The report adds the issuer's fetch count and the
+time spent fetching per request. Not with URL.
+
 The report gives per mode: requests, errors by kind, req/s, latency
 min/p50/p90/p99/p99.9/max, connections the server accepted and its peak open
 connections, connection reuse, time spent dialing and in TLS handshakes per
@@ -67,6 +79,7 @@ const benchExamples = `Examples:
   warmpool bench -proto tls -concurrency 32 -format json > bench.json
   warmpool bench -proto tls -modes tuned,warmpool -duration 9s -rounds 3
   warmpool bench -rtt 10ms -concurrency 1 -modes per-request,warmpool
+  warmpool bench -proto http -modes warmpool -token-mode per-request -token-fetch 2ms
   warmpool bench -proto tls,h2c -rate 2000 -concurrency 64 -duration 10s -html report.html
   warmpool serve -proto tls & warmpool bench -insecure https://127.0.0.1:8080/answer
 `
@@ -134,6 +147,8 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	fs.StringVar(&s.ConfigFile, "config", "", "YAML `file` with the http_client block for the warmpool modes (WARMPOOL_* variables apply too)")
 	fs.BoolVar(&s.Insecure, "insecure", false, "skip TLS certificate verification in every mode, for a self-signed URL (warmpool serve -proto tls)")
 	fs.DurationVar(&s.ServerDelay, "server-delay", 0, "service time the in-process server adds to each request")
+	fs.StringVar(&s.TokenMode, "token-mode", bench.TokenNone, "where each request's token comes from: none (one static token), per-request (fetched from the in-process token issuer before every request) or cached (fetched once per token lifetime)")
+	fs.DurationVar(&s.TokenFetch, "token-fetch", bench.DefaultTokenFetch, "with -token-mode, how long the in-process token issuer takes per fetch")
 
 	positional, err := cmd.parse(args, stdout)
 	if err != nil {
@@ -164,6 +179,12 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 		return s, out, usagef("bench", "-token and -insecure are for a URL; the in-process server makes its own")
 	case s.Target != "" && cmd.set("server-delay"):
 		return s, out, usagef("bench", "-server-delay is for the in-process server; with URL, the server decides")
+	case s.Target != "" && s.TokenMode != bench.TokenNone:
+		return s, out, usagef("bench", "-token-mode is for the in-process server, which trusts the in-process token issuer; with URL, use -token")
+	case cmd.set("token-fetch") && s.TokenMode == bench.TokenNone:
+		return s, out, usagef("bench", "-token-fetch needs -token-mode per-request or cached")
+	case s.TokenFetch <= 0 || s.TokenFetch > bench.MaxTokenFetch:
+		return s, out, usagef("bench", "-token-fetch %v: want a duration in (0, %v]; 1ns for practically none", s.TokenFetch, bench.MaxTokenFetch)
 	case cmd.set("duration") && s.Duration <= 0:
 		return s, out, usagef("bench", "-duration must be positive")
 	case s.Concurrency < 1:
@@ -173,6 +194,9 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	}
 	if s.Target != "" && s.Token == "" {
 		s.Token = os.Getenv("WARMPOOL_TOKEN")
+	}
+	if s.TokenMode == bench.TokenNone {
+		s.TokenFetch = 0 // the flag's default; no issuer runs
 	}
 	cfg, err := warmpool.LoadConfig(s.ConfigFile)
 	if err != nil {

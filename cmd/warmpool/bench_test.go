@@ -77,6 +77,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"proto tls with http URL", []string{"-proto", "tls", "http://127.0.0.1:1/answer"}},
 		{"relative URL", []string{"/answer"}},
 		{"missing config", []string{"-config", "testdata/no-such-config.yaml"}},
+		{"unknown token mode", []string{"-token-mode", "sometimes"}},
+		{"token fetch without token mode", []string{"-token-fetch", "2ms"}},
+		{"zero token fetch", []string{"-token-mode", "cached", "-token-fetch", "0s"}},
+		{"negative token fetch", []string{"-token-mode", "per-request", "-token-fetch", "-1ms"}},
+		{"token fetch too long", []string{"-token-mode", "per-request", "-token-fetch", "11s"}},
+		{"token mode with URL", []string{"-token-mode", "cached", "http://127.0.0.1:1/answer"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +174,76 @@ func benchSkeleton(key string, v any) any {
 		return 0
 	}
 	return v
+}
+
+func TestBenchTokenModes(t *testing.T) {
+	// modes maps each mode to the issuer fetches it must report.
+	tests := []struct {
+		name  string
+		args  []string
+		modes map[string]int64
+	}{
+		{"per-request", []string{"-token-mode", "per-request", "-token-fetch", "1ms", "-requests", "24"},
+			map[string]int64{"per-request": 24, "tuned": 24, "warmpool": 24}},
+		{"cached", []string{"-token-mode", "cached", "-duration", "200ms"},
+			map[string]int64{"per-request": 1, "tuned": 1, "warmpool": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-proto", "http", "-modes", "per-request,tuned,warmpool", "-concurrency", "3", "-format", "json"}, tt.args...)
+			stdout, stderr, err := benchCLI(t, args...)
+			if err != nil {
+				t.Fatalf("got %v; stderr:\n%s", err, stderr)
+			}
+			var rep struct {
+				Settings struct {
+					TokenMode    string  `json:"token_mode"`
+					TokenFetchMs float64 `json:"token_fetch_ms"`
+				} `json:"settings"`
+				Protos []struct {
+					Modes []struct {
+						Mode   string
+						OK     int64
+						Errors struct{ Total int64 }
+						Token  *struct {
+							IssuerFetches     int64   `json:"issuer_fetches"`
+							FetchUsPerRequest float64 `json:"fetch_us_per_request"`
+						}
+					}
+				}
+			}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Settings.TokenMode != tt.name {
+				t.Errorf("token_mode: got %q, want %q", rep.Settings.TokenMode, tt.name)
+			}
+			if len(rep.Protos) != 1 || len(rep.Protos[0].Modes) != len(tt.modes) {
+				t.Fatalf("want one protocol with %d modes:\n%s", len(tt.modes), stdout)
+			}
+			for _, m := range rep.Protos[0].Modes {
+				if m.OK == 0 || m.Errors.Total != 0 {
+					t.Errorf("%s: %d ok, %d errors; want all ok", m.Mode, m.OK, m.Errors.Total)
+				}
+				if m.Token == nil || m.Token.IssuerFetches != tt.modes[m.Mode] {
+					t.Errorf("%s: token %+v, want %d issuer fetches", m.Mode, m.Token, tt.modes[m.Mode])
+				}
+			}
+		})
+	}
+
+	stdout, stderr, err := benchCLI(t, "-proto", "http", "-modes", "warmpool", "-concurrency", "2", "-requests", "5", "-token-mode", "per-request", "-token-fetch", "3ms")
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr)
+	}
+	for _, want := range []string{
+		"token mode: per-request: a token fetched before every request, over a new connection, from the in-process issuer, which answers after 3ms",
+		"mode      issuer fetches  fetch mean  fetch/req\nwarmpool               5",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("text report lacks %q:\n%s", want, stdout)
+		}
+	}
 }
 
 func TestBenchIsTerminal(t *testing.T) {

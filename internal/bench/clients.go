@@ -37,8 +37,32 @@ const (
 	bareIdleTimeout    = 30 * time.Second
 )
 
-// newClient builds the client of mode for target t.
-func newClient(mode string, t *target, s Settings) (client, error) {
+// newClient builds the client of mode for target t. With a token fetcher
+// (-token-mode per-request or cached) its requests carry the fetcher's
+// tokens, as s.TokenMode says; without, t's static token.
+//
+// warmpool wraps every token source it is given, other than a
+// *warmpool.TokenCache, in a cache (WithTokenSource), and a TokenCache fetches
+// once per lifetime, or in the background when one is due: no source makes
+// warmpool fetch on every request. So in per-request mode warmpool gets no
+// token source, and the header is set per request before Do, as for the other
+// modes; warmpool sends a caller's Authorization header as it is.
+func newClient(mode string, t *target, s Settings, tok *tokenFetcher) (client, error) {
+	c, err := newBareOrPool(mode, t, s, tok)
+	switch {
+	case err != nil:
+		return nil, err
+	case tok == nil || c.setsAuth(): // a static token, or warmpool's own cache
+		return c, nil
+	case s.TokenMode == TokenCached:
+		return &authClient{client: c, src: warmpool.CachedTokenSource(tok, cacheRefreshBefore)}, nil
+	}
+	return &authClient{client: c, src: tok}, nil
+}
+
+// newBareOrPool builds the client of mode; a warmpool client gets the token
+// source only in cached mode.
+func newBareOrPool(mode string, t *target, s Settings, tok *tokenFetcher) (client, error) {
 	switch mode {
 	case ModePerRequest:
 		return &perRequestClient{tls: t.tls}, nil
@@ -58,7 +82,11 @@ func newClient(mode string, t *target, s Settings) (client, error) {
 			cfg.H2C = t.proto == ProtoH2C
 		}
 		var opts []warmpool.Option
-		if t.token != "" {
+		switch {
+		case tok != nil && s.TokenMode == TokenCached:
+			opts = append(opts, warmpool.WithTokenSource(warmpool.TokenSourceFunc(tok.Token))) // cached by warmpool
+		case tok != nil: // per-request: newClient sets the header
+		case t.token != "":
 			opts = append(opts, warmpool.WithTokenSource(warmpool.StaticToken(t.token)))
 		}
 		if t.tls != nil {
@@ -68,7 +96,7 @@ func newClient(mode string, t *target, s Settings) (client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mode %s: %w", mode, err)
 		}
-		return &warmpoolClient{c: c}, nil
+		return &warmpoolClient{c: c, auth: tok == nil || s.TokenMode == TokenCached}, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", mode)
 }
@@ -148,12 +176,16 @@ func (b *closeTransport) Close() error {
 	return err
 }
 
-// warmpoolClient is a warmpool.Client; the token source adds Authorization.
-type warmpoolClient struct{ c *warmpool.Client }
+// warmpoolClient is a warmpool.Client; its token source adds Authorization,
+// unless it has none (auth false).
+type warmpoolClient struct {
+	c    *warmpool.Client
+	auth bool
+}
 
 func (c *warmpoolClient) do(req *http.Request) (*http.Response, error) { return c.c.Do(req) }
 func (c *warmpoolClient) close()                                       { c.c.Close() }
-func (c *warmpoolClient) setsAuth() bool                               { return true }
+func (c *warmpoolClient) setsAuth() bool                               { return c.auth }
 func (c *warmpoolClient) countsItself() bool                           { return true }
 
 func (c *warmpoolClient) pool() *PoolSummary {

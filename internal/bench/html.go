@@ -2,6 +2,7 @@ package bench
 
 import (
 	_ "embed"
+	"fmt"
 	"html/template"
 	"io"
 	"maps"
@@ -66,6 +67,12 @@ func newHTMLView(r *Report) htmlView {
 			hp.Lines = append(hp.Lines, proxyLines(x)...)
 		}
 		hp.Lines = append(hp.Lines, p.Notes...)
+		for _, m := range p.Modes {
+			if x := m.Token; x != nil {
+				hp.Lines = append(hp.Lines, fmt.Sprintf("%s tokens: %s issuer fetches, %s per fetch, %s per request",
+					m.Mode, fmtInt(x.IssuerFetches), fmtUsF(x.FetchUsMean), fmtUsF(x.FetchUsPerRequest)))
+			}
+		}
 		for _, m := range p.Modes {
 			cpu := "-"
 			if m.CPU != nil {

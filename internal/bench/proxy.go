@@ -148,7 +148,7 @@ func isLoopbackHost(h string) bool {
 // calibrationP50 is the p50 latency of sequential keep-alive requests to t
 // with the tuned client, or 0 if none succeeded.
 func calibrationP50(ctx context.Context, s Settings, t *target) int64 {
-	c, _ := newClient(ModeTuned, t, s) // cannot fail: no warmpool config
+	c, _ := newClient(ModeTuned, t, s, nil) // cannot fail: no warmpool config; the static token
 	defer c.close()
 	res := runLoad(ctx, c, newTemplate(t, s.Body, true), load{
 		concurrency: 1, duration: 300 * time.Millisecond, requests: s.calibrationRequests,

@@ -42,6 +42,10 @@ type ReportSettings struct {
 	ConfigFile      string   `json:"config_file"`
 	Insecure        bool     `json:"insecure"`
 	TunedMaxConns   int      `json:"tuned_max_conns"`
+	// TokenMode is none, per-request or cached; TokenFetchMs is the token
+	// issuer's time per fetch, 0 with none.
+	TokenMode    string  `json:"token_mode"`
+	TokenFetchMs float64 `json:"token_fetch_ms"`
 }
 
 // ProtoResult holds the runs of every mode over one protocol, against one
@@ -114,6 +118,7 @@ type ModeResult struct {
 	BytesReceived int64        `json:"bytes_received"`
 	Open          *Open        `json:"open_model"`
 	Pool          *PoolSummary `json:"pool"`
+	Token         *TokenResult `json:"token"` // null with token mode none
 	VsPerRequest  *Ratio       `json:"vs_per_request"`
 	VsDefault     *Ratio       `json:"vs_default"`
 	VsTuned       *Ratio       `json:"vs_tuned"`
@@ -241,4 +246,5 @@ var definitions = map[string]string{
 	"vs_per_request":                    "throughput: req/s ÷ per-request's (above 1 is more); p50: p50 ÷ per-request's (below 1 is faster); same protocol, same invocation",
 	"errors":                            "timeout: a deadline or warmpool's pool_timeout; conn: refused, reset or closed connections, no local port; status: a non-2xx answer; other: the rest, failed TLS handshakes and rejected certificates included",
 	"cancelled_at_stop":                 "requests still in flight when the run's grace period after -duration ended; not errors",
+	"token":                             "token mode per-request or cached, else null: issuer_fetches is the in-process issuer's own count of tokens handed out during the run; fetch_us_mean the client-side time of one fetch (new connection, request, the issuer's delay, answer); fetch_us_per_request the time spent fetching ÷ requests, which the latency and req/s include",
 }

@@ -49,8 +49,12 @@ func syntheticMode(mode string, proto string, rps float64, p50 int64, accepted i
 
 // syntheticReport is a fixed report for the golden files: no field depends
 // on the machine or the clock.
-func syntheticReport() *Report {
-	s, _ := Settings{Concurrency: 32}.normalize()
+func syntheticReport() *Report { return syntheticTokenReport(TokenNone) }
+
+// syntheticTokenReport is syntheticReport with tokens of tokenMode from the
+// in-process issuer, 5ms per fetch.
+func syntheticTokenReport(tokenMode string) *Report {
+	s, _ := Settings{Concurrency: 32, TokenMode: tokenMode}.normalize()
 	s = s.withDuration()
 	r := newReport(s)
 	r.StartedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -101,6 +105,18 @@ func syntheticReport() *Report {
 			Modes: tlsModes, Skipped: []Skipped{}, Notes: []string{"default: 2 connections still open at the server 3s after the run; the next mode started anyway"},
 		},
 	}
+	if tokenMode != TokenNone {
+		for i := range r.Protos {
+			for j := range r.Protos[i].Modes {
+				m := &r.Protos[i].Modes[j]
+				f := &tokenFigures{issued: m.Requests, calls: m.Requests, spent: time.Duration(m.Requests) * 5600 * time.Microsecond}
+				if tokenMode == TokenCached {
+					f = &tokenFigures{issued: 1, calls: 1, spent: 6100 * time.Microsecond}
+				}
+				m.Token = f.result(m.Requests)
+			}
+		}
+	}
 	r.computeRatios()
 	return r
 }
@@ -148,6 +164,32 @@ func TestJSONReportGolden(t *testing.T) {
 	}
 	if dec.More() {
 		t.Error("more than one JSON document")
+	}
+}
+
+func TestTokenReportGolden(t *testing.T) {
+	for _, mode := range []string{TokenPerRequest, TokenCached} {
+		t.Run(mode, func(t *testing.T) {
+			r := syntheticTokenReport(mode)
+			var text, js bytes.Buffer
+			if err := WriteText(&text, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteJSON(&js, r); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "report-token-"+mode+".txt.golden", text.Bytes())
+			golden(t, "report-token-"+mode+".json.golden", js.Bytes())
+			var page bytes.Buffer
+			if err := WriteHTML(&page, r); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"token mode: " + mode + ": ", "warmpool tokens: "} {
+				if !bytes.Contains(page.Bytes(), []byte(want)) {
+					t.Errorf("HTML report lacks %q", want)
+				}
+			}
+		})
 	}
 }
 

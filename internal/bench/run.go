@@ -61,6 +61,8 @@ func newReport(s Settings) *Report {
 			ConfigFile:      s.ConfigFile,
 			Insecure:        s.Insecure,
 			TunedMaxConns:   s.Concurrency + TunedHeadroom,
+			TokenMode:       s.TokenMode,
+			TokenFetchMs:    ms(s.TokenFetch),
 		},
 		Machine:     thisMachine(),
 		Definitions: definitions,
@@ -68,6 +70,11 @@ func newReport(s Settings) *Report {
 	}
 	if s.Target == "" {
 		rep.Notes = append(rep.Notes, "The server runs in this process: CPU per request includes it, and client and server share the machine's cores.")
+	}
+	if s.TokenMode != TokenNone {
+		rep.Notes = append(rep.Notes, "Tokens come from a fake issuer in this process (GET /token?audience=<origin> on 127.0.0.1, never through -rtt's proxy) "+
+			"that answers after -token-fetch with a JWT valid for 1h: the very token the server requires, so a request without it fails with 401, a status error. "+
+			"In per-request mode every mode fetches before each request, over a new connection, and sets the header itself: warmpool caches any token source it is given.")
 	}
 	return rep
 }

@@ -120,6 +120,15 @@ type Settings struct {
 	// Token is the bearer token. For an external Target it is sent if not
 	// empty; the in-process server requires a random one made per run.
 	Token string
+	// TokenMode is where each request's token comes from: TokenNone (one
+	// static token), TokenPerRequest or TokenCached (from a fake issuer on
+	// 127.0.0.1, started per protocol with the in-process server; not with
+	// a Target). Default TokenNone.
+	TokenMode string
+	// TokenFetch is how long the issuer takes per fetch, before it answers,
+	// at most MaxTokenFetch. Zero means DefaultTokenFetch. Only with a token
+	// mode.
+	TokenFetch time.Duration
 	// Config is the warmpool configuration of the warmpool modes; nil means
 	// warmpool.DefaultConfig(). The HTTP/2 settings are set per mode.
 	Config *warmpool.Config
@@ -195,6 +204,9 @@ func (s Settings) normalize() (Settings, error) {
 	if err := s.normalizeTarget(); err != nil {
 		return s, err
 	}
+	if err := s.normalizeToken(); err != nil {
+		return s, err
+	}
 	if err := checkNames("mode", s.Modes, AllModes); err != nil {
 		return s, err
 	}
@@ -231,6 +243,27 @@ func (s *Settings) normalizeTarget() error {
 	case u.Scheme == "http" && slices.Equal(s.Protos, []string{ProtoH2C}):
 	default:
 		return fmt.Errorf("proto %v with target %s: the scheme decides; only h2c may be given, for an http:// server that speaks it", s.Protos, u.Scheme)
+	}
+	return nil
+}
+
+func (s *Settings) normalizeToken() error {
+	if s.TokenMode == "" {
+		s.TokenMode = TokenNone
+	}
+	switch {
+	case !slices.Contains(TokenModes, s.TokenMode):
+		return fmt.Errorf("unknown token mode %q (want one of %v)", s.TokenMode, TokenModes)
+	case s.TokenMode == TokenNone && s.TokenFetch != 0:
+		return errors.New("a token fetch time needs a token mode (per-request or cached)")
+	case s.TokenMode == TokenNone:
+		return nil
+	case s.Target != "":
+		return fmt.Errorf("token mode %s needs the in-process server: its tokens come from an in-process issuer that the server trusts", s.TokenMode)
+	case s.TokenFetch < 0 || s.TokenFetch > MaxTokenFetch:
+		return fmt.Errorf("token fetch time %v out of range 0..%v", s.TokenFetch, MaxTokenFetch)
+	case s.TokenFetch == 0:
+		s.TokenFetch = DefaultTokenFetch
 	}
 	return nil
 }

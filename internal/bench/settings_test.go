@@ -34,6 +34,15 @@ func TestSettingsValidate(t *testing.T) {
 		{"target with tls proto", Settings{Target: "http://127.0.0.1:8080/answer", Protos: []string{"tls"}}, "scheme decides"},
 		{"target relative", Settings{Target: "/answer"}, "want an http"},
 		{"target ftp", Settings{Target: "ftp://127.0.0.1/x"}, "want an http"},
+		{"token mode none", Settings{TokenMode: TokenNone}, ""},
+		{"token per-request", Settings{TokenMode: TokenPerRequest, TokenFetch: time.Millisecond}, ""},
+		{"token cached, default fetch", Settings{TokenMode: TokenCached}, ""},
+		{"token fetch at the maximum", Settings{TokenMode: TokenCached, TokenFetch: MaxTokenFetch}, ""},
+		{"unknown token mode", Settings{TokenMode: "sometimes"}, `unknown token mode "sometimes"`},
+		{"token fetch without mode", Settings{TokenFetch: time.Millisecond}, "needs a token mode"},
+		{"negative token fetch", Settings{TokenMode: TokenCached, TokenFetch: -time.Millisecond}, "token fetch"},
+		{"token fetch too long", Settings{TokenMode: TokenPerRequest, TokenFetch: MaxTokenFetch + 1}, "token fetch"},
+		{"token mode with target", Settings{TokenMode: TokenCached, Target: "http://127.0.0.1:8080/answer"}, "in-process server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +70,12 @@ func TestSettingsDefaults(t *testing.T) {
 	}
 	if n := len(DefaultBody); n < 200 || n > 220 {
 		t.Errorf("default body: %d bytes, want about 210", n)
+	}
+	if s.TokenMode != TokenNone || s.TokenFetch != 0 {
+		t.Errorf("token defaults: got mode %q, fetch %v; want none, 0", s.TokenMode, s.TokenFetch)
+	}
+	if s, _ := (Settings{TokenMode: TokenCached}).normalize(); s.TokenFetch != DefaultTokenFetch {
+		t.Errorf("token fetch default: got %v, want %v", s.TokenFetch, DefaultTokenFetch)
 	}
 	s, _ = Settings{Target: "https://127.0.0.1:1/answer"}.normalize()
 	if !slices.Equal(s.Protos, []string{ProtoTLS}) {

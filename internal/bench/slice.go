@@ -16,7 +16,8 @@ type modeRun struct {
 	cpuOK  bool
 	pool   *PoolSummary
 	server serverFigures
-	note   string // about the last slice, for the report; "" for none
+	token  *tokenFigures // nil without a token mode
+	note   string        // about the last slice, for the report; "" for none
 }
 
 // serverFigures are the server's connection counts over a run; nil when
@@ -29,7 +30,11 @@ type serverFigures struct {
 // s.settleTimeout, until the server has seen its connections close, so that
 // the next slice starts from the same state.
 func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, baselineOpen int64) (*modeRun, error) {
-	c, err := newClient(mode, t, s)
+	var tok *tokenFetcher
+	if t.issuer != nil {
+		tok = newTokenFetcher(t.issuer, t.audience)
+	}
+	c, err := newClient(mode, t, s, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +59,10 @@ func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, b
 		}
 	}()
 
+	var issuedBefore int64
+	if t.issuer != nil {
+		issuedBefore = t.issuer.fetchCount()
+	}
 	cpu := startCPU()
 	res := runLoad(ctx, c, newTemplate(t, s.Body, !c.setsAuth()), l)
 	used, cpuOK := cpu.stop()
@@ -63,6 +72,10 @@ func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, b
 	after, known2 := t.stats.snapshot(ctx)
 	m := &modeRun{res: res, cpu: used, cpuOK: cpuOK, pool: c.pool()}
 	c.close()
+	if tok != nil {
+		calls, spent := tok.spent()
+		m.token = &tokenFigures{issued: t.issuer.fetchCount() - issuedBefore, calls: calls, spent: spent}
+	}
 	if known && known2 {
 		acc := after.accepted - before.accepted
 		m.server.accepted = &acc
@@ -87,6 +100,7 @@ func (m *modeRun) add(o *modeRun) {
 	m.cpu = cpuTime{user: m.cpu.user + o.cpu.user, sys: m.cpu.sys + o.cpu.sys}
 	m.cpuOK = m.cpuOK && o.cpuOK
 	m.pool = m.pool.plus(o.pool)
+	m.token = m.token.plus(o.token)
 	sum := func(a, b *int64) *int64 {
 		if a == nil || b == nil {
 			return nil
@@ -126,6 +140,7 @@ func (m *modeRun) result(mode string) ModeResult {
 	r.ServerAccepted = m.server.accepted
 	r.ServerAcceptedSecondHalf = m.server.secondHalf
 	r.ServerPeakOpen = m.server.peak
+	r.Token = m.token.result(r.Requests)
 	return r
 }
 

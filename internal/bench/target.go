@@ -21,12 +21,14 @@ import (
 // server's connection counts are read.
 type target struct {
 	proto    string
-	url      string      // the request URL; through the proxy when there is one
-	host     string      // Host header when proxied to an external server, else ""
-	tls      *tls.Config // client TLS settings; nil for cleartext
-	token    string      // bearer token, "" for none
-	desc     string      // what the server is, for the report
-	upstream string      // host:port of the server itself
+	url      string       // the request URL; through the proxy when there is one
+	host     string       // Host header when proxied to an external server, else ""
+	tls      *tls.Config  // client TLS settings; nil for cleartext
+	token    string       // bearer token, "" for none
+	issuer   *tokenIssuer // hands out token; nil unless a token mode is set
+	audience string       // what clients ask the issuer a token for: the server's origin
+	desc     string       // what the server is, for the report
+	upstream string       // host:port of the server itself
 	stats    serverStats
 	close    func()
 }
@@ -50,13 +52,27 @@ func startTarget(s Settings, proto string) (*target, error) {
 		return externalTarget(s, proto)
 	}
 	token := s.Token
-	if token == "" {
+	switch {
+	case s.TokenMode != TokenNone:
+		now := time.Now()
+		token = mintJWT(now, now.Add(tokenLifetime))
+	case token == "":
 		token = randomToken()
 	}
 	srvProto := proto // refserver names them as we do
 	srv, err := refserver.New(refserver.Options{Proto: srvProto, Token: token, Delay: s.ServerDelay})
 	if err != nil {
 		return nil, err
+	}
+	var iss *tokenIssuer
+	audience := srv.URL()
+	if s.TokenMode != TokenNone {
+		// The issuer hands out the token the server requires: see
+		// tokenIssuer.
+		if iss, err = startIssuer(token, audience, s.TokenFetch); err != nil {
+			srv.Close()
+			return nil, err
+		}
 	}
 	desc := map[string]string{
 		ProtoHTTP: "in-process reference server, cleartext HTTP/1.1",
@@ -68,10 +84,17 @@ func startTarget(s Settings, proto string) (*target, error) {
 		url:      srv.URL() + "/answer",
 		tls:      srv.ClientTLSConfig(),
 		token:    token,
+		issuer:   iss,
+		audience: audience,
 		desc:     desc,
 		upstream: srv.Addr(),
 		stats:    localStats{srv},
-		close:    func() { srv.Close() },
+		close: func() {
+			if iss != nil {
+				iss.close()
+			}
+			srv.Close()
+		},
 	}, nil
 }
 

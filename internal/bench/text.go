@@ -65,6 +65,7 @@ func writeHeader(b *strings.Builder, r *Report) {
 	if s.ServerDelayMs > 0 {
 		fmt.Fprintf(b, "server: %sms service time per request\n", fmtFloat(s.ServerDelayMs))
 	}
+	fmt.Fprintf(b, "token mode: %s\n", tokenModeLine(s))
 	if s.ConfigFile != "" {
 		fmt.Fprintf(b, "warmpool config: %s\n", s.ConfigFile)
 	}
@@ -146,6 +147,7 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 				m.Mode, fmtInt(x.Created), fmtPercent(x.ReuseRate), fmtInt(x.PoolTimeouts), fmtInt(x.Open))
 		}
 	}
+	writeTokens(b, p)
 	for _, m := range p.Modes {
 		if o := m.Open; o != nil {
 			fmt.Fprintf(b, "%s open model: %s scheduled, %s unsent (no free worker before the end), %s started >1ms late\n",
@@ -168,6 +170,36 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 	for _, n := range p.Notes {
 		fmt.Fprintf(b, "note: %s\n", n)
 	}
+}
+
+// tokenModeLine says where the requests' token came from.
+func tokenModeLine(s *ReportSettings) string {
+	issuer := "from the in-process issuer, which answers after " + fmtFloat(s.TokenFetchMs) + "ms"
+	switch s.TokenMode {
+	case TokenPerRequest:
+		return "per-request: a token fetched before every request, over a new connection, " + issuer
+	case TokenCached:
+		return "cached: a token fetched once per lifetime (1h) per client, " + issuer
+	}
+	return "none: one static token in every request"
+}
+
+// writeTokens writes what each mode's tokens cost, in a token mode.
+func writeTokens(b *strings.Builder, p *ProtoResult) {
+	t := newTable("mode", ">issuer fetches", ">fetch mean", ">fetch/req")
+	n := 0
+	for _, m := range p.Modes {
+		if x := m.Token; x != nil {
+			t.add(m.Mode, fmtInt(x.IssuerFetches), fmtUsF(x.FetchUsMean), fmtUsF(x.FetchUsPerRequest))
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	b.WriteString("\n")
+	t.write(b)
+	b.WriteString("issuer fetches: the issuer's own count; fetch mean and fetch/req: client-side time fetching ÷ fetches, ÷ requests (included in latency and req/s)\n")
 }
 
 // proxyLines describe the simulated network and what the proxy costs by
