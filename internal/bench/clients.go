@@ -201,6 +201,7 @@ func (c *warmpoolClient) pool() *PoolSummary {
 		TLSHandshakes: st.TLSHandshakes,
 		tlsTime:       st.TLSHandshakeTime,
 		dialTime:      st.DialTime,
+		Findings:      append([]warmpool.Finding{}, warmpool.Diagnose(st, c.c.Config())...),
 	}
 }
 
@@ -209,6 +210,9 @@ func (c *warmpoolClient) pool() *PoolSummary {
 type PoolSummary struct {
 	Created      int64   `json:"created"`
 	Open         int64   `json:"open"`
+	// Findings are the pool doctor's (warmpool.Diagnose) on the run's Stats;
+	// empty when the pool was healthy.
+	Findings []warmpool.Finding `json:"findings"`
 	Requests     int64   `json:"requests"`
 	Reused       int64   `json:"reused"`
 	ReuseRate    float64 `json:"reuse_rate"`

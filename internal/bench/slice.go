@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/warmpool/warmpool"
 	"runtime"
 	"time"
 )
@@ -160,6 +161,7 @@ func (p *PoolSummary) plus(o *PoolSummary) *PoolSummary {
 		TLSHandshakes: p.TLSHandshakes + o.TLSHandshakes,
 		tlsTime:       p.tlsTime + o.tlsTime,
 		dialTime:      p.dialTime + o.dialTime,
+		Findings:      append(append([]warmpool.Finding{}, p.Findings...), o.Findings...),
 	}
 	if s.Requests > 0 {
 		s.ReuseRate = float64(s.Reused) / float64(s.Requests)

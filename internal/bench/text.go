@@ -116,14 +116,13 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 			cpu = fmtUsF(m.CPU.UsPerRequest)
 		}
 		tlsReq := fmtUsF(m.TLSUsPerRequest)
-		switch {
-		case p.Proto != ProtoTLS:
-			tlsReq = "-"
-		}
 		reuse, dial := fmtPercent(m.ReuseRate), fmtUsF(m.DialUsPerRequest)
 		if m.TLSFrom != "httptrace" {
 			reuse, dial, tlsReq = reuse+"*", dial+"*", tlsReq+"*"
 			tlsFromPool = true
+		}
+		if p.Proto != ProtoTLS {
+			tlsReq = "-"
 		}
 		conns.add(m.Mode, fmtOptInt(m.ServerAccepted), fmtOptInt(m.ServerAcceptedSecondHalf), fmtOptInt(m.ServerPeakOpen), reuse,
 			dial, tlsReq, cpu, perRequest(m.BytesSent, m.OK), perRequest(m.BytesReceived, m.OK))
@@ -145,6 +144,12 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 		if x := m.Pool; x != nil {
 			fmt.Fprintf(b, "%s pool: created %s, reuse %s, pool timeouts %s, open at end %s\n",
 				m.Mode, fmtInt(x.Created), fmtPercent(x.ReuseRate), fmtInt(x.PoolTimeouts), fmtInt(x.Open))
+			if len(x.Findings) == 0 {
+				fmt.Fprintf(b, "%s doctor: no findings (pool healthy)\n", m.Mode)
+			}
+			for _, f := range x.Findings {
+				fmt.Fprintf(b, "%s doctor: %s %s: %s; fix: %s\n", m.Mode, f.Severity, f.Rule, f.Message, f.Fix)
+			}
 		}
 	}
 	writeTokens(b, p)
