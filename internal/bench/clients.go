@@ -208,16 +208,16 @@ func (c *warmpoolClient) pool() *PoolSummary {
 // PoolSummary is warmpool.Client.Stats at the end of a run, before the client
 // is closed.
 type PoolSummary struct {
-	Created      int64   `json:"created"`
-	Open         int64   `json:"open"`
+	Created int64 `json:"created"`
+	Open    int64 `json:"open"`
 	// Findings are the pool doctor's (warmpool.Diagnose) on the run's Stats;
 	// empty when the pool was healthy.
-	Findings []warmpool.Finding `json:"findings"`
-	Requests     int64   `json:"requests"`
-	Reused       int64   `json:"reused"`
-	ReuseRate    float64 `json:"reuse_rate"`
-	PoolTimeouts int64   `json:"pool_timeouts"`
-	Closed       int64   `json:"closed"`
+	Findings     []warmpool.Finding `json:"findings"`
+	Requests     int64              `json:"requests"`
+	Reused       int64              `json:"reused"`
+	ReuseRate    float64            `json:"reuse_rate"`
+	PoolTimeouts int64              `json:"pool_timeouts"`
+	Closed       int64              `json:"closed"`
 	// TLSHandshakes are the handshakes warmpool made itself, in its dialer
 	// (httptrace's TLS hooks see them as taking no time).
 	TLSHandshakes int64 `json:"tls_handshakes"`
