@@ -239,7 +239,8 @@ const dialGateMax = 250 * time.Millisecond
 // dialNeeded holds a dial back while the requests waiting for a connection
 // to h can all be served by idle connections and dials already under way,
 // and reports whether the dial should go ahead: true once waiters outnumber
-// that supply (or after dialGateMax), false as soon as no request waits.
+// that supply (or after dialGateMax with no dial under way), false as soon as
+// no request waits.
 //
 // net/http starts a dial for every request that finds no idle connection
 // and keeps it going even when another connection frees up first; under a
@@ -272,7 +273,11 @@ func (d *dialer) dialNeeded(ctx context.Context, h *hostPool, useTLS bool) (need
 		case waiting > h.idleCount()+h.dialing.Load():
 			return true, false
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || d.closed.Load() {
+		// Dials under way end within connection_timeout and serve a waiter
+		// or free a place: wait for them. Waiting on idle connections alone
+		// (which net/http should have handed out) is bounded by
+		// dialGateMax, in case one is on its way out.
+		if time.Now().After(deadline) && h.dialing.Load() == 0 || ctx.Err() != nil || d.closed.Load() {
 			return true, false
 		}
 		time.Sleep(time.Millisecond)
