@@ -20,6 +20,8 @@ other, in one invocation, and print one report. The modes:
                (a new connection, and TLS handshake, every time)
   default      http.DefaultClient: a fresh clone of Go's default transport
                (2 idle connections per host; HTTP/2 when TLS offers it)
+  default-h1   the same held to HTTP/1.1, as against a TLS server without
+               HTTP/2; run for -proto tls only
   tuned        a bare http.Client tuned by hand for the load: HTTP/1.1,
                MaxIdleConnsPerHost = MaxConnsPerHost = concurrency + 8,
                warmpool's default timeouts
@@ -36,8 +38,8 @@ refserver's JSON, else they show as "-".
 Each run (one mode over one protocol) stops by itself at -duration or
 -requests, whichever comes first; requests still in flight then get a grace
 period of max(2s, -duration) before they are cancelled. By default a run lasts
-5s, or 3s when there are more than 6 runs (the default 2 protocols × 5 modes
-less warmpool-h2 over http make 9 runs: about 30s in all).
+5s, or 3s when there are more than 6 runs (the default 2 protocols × 6 modes
+less warmpool-h2 and default-h1 over http make 10 runs: about 35s in all).
 
 On a shared machine, -rounds 3 splits each run into 3 slices run in turn
 with the other modes' (per-request, default, ..., per-request, default, ...),

@@ -111,7 +111,7 @@ func TestBenchEndToEndText(t *testing.T) {
 		"per-request  HTTP/1.1", "tuned        HTTP/1.1", "warmpool     HTTP/1.1", "warmpool-h2  HTTP/2.0",
 		"warmpool-h2 skipped: HTTP/2 needs TLS or h2c",
 		"warmpool pool: created", "req/s ×per-request",
-		"each run 0.3s or unbounded requests, whichever first; 9 runs",
+		"each run 0.3s or unbounded requests, whichever first; 10 runs",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("report lacks %q:\n%s", want, stdout)
@@ -121,8 +121,8 @@ func TestBenchEndToEndText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) || bytes.Count(page, []byte("<polyline ")) != 9 {
-		t.Errorf("HTML report: want a document with 9 latency lines, got %d bytes", len(page))
+	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) || bytes.Count(page, []byte("<polyline ")) != 10 {
+		t.Errorf("HTML report: want a document with 10 latency lines, got %d bytes", len(page))
 	}
 }
 

@@ -68,6 +68,12 @@ func newBareOrPool(mode string, t *target, s Settings, tok *tokenFetcher) (clien
 		return &perRequestClient{tls: t.tls}, nil
 	case ModeDefault:
 		return &bareClient{hc: &http.Client{Transport: defaultTransport(t.tls)}}, nil
+	case ModeDefaultH1:
+		tr := defaultTransport(t.tls)
+		var h1 http.Protocols
+		h1.SetHTTP1(true)
+		tr.Protocols = &h1
+		return &bareClient{hc: &http.Client{Transport: tr}}, nil
 	case ModeTuned:
 		n := s.Concurrency + TunedHeadroom
 		return &bareClient{hc: &http.Client{Timeout: bareRequestTimeout, Transport: tunedTransport(t.tls, n)}}, nil

@@ -21,6 +21,10 @@ const (
 	// ModeDefault is http.DefaultClient: no timeout, a fresh clone of
 	// http.DefaultTransport (2 idle connections per host, HTTP/2 by ALPN).
 	ModeDefault = "default"
+	// ModeDefaultH1 is ModeDefault held to HTTP/1.1: what Go's default client
+	// does against a TLS server that does not speak HTTP/2. It runs over TLS
+	// only: over cleartext, default already speaks HTTP/1.1.
+	ModeDefaultH1 = "default-h1"
 	// ModeTuned is a bare http.Client tuned by hand for the load: HTTP/1.1,
 	// MaxIdleConnsPerHost = MaxConnsPerHost = concurrency + TunedHeadroom, and
 	// the timeouts of warmpool's defaults.
@@ -33,7 +37,7 @@ const (
 )
 
 // AllModes lists every mode in run order.
-var AllModes = []string{ModePerRequest, ModeDefault, ModeTuned, ModeWarmpool, ModeWarmpoolH2}
+var AllModes = []string{ModePerRequest, ModeDefault, ModeDefaultH1, ModeTuned, ModeWarmpool, ModeWarmpoolH2}
 
 // Protocols between the client and the server.
 const (
@@ -285,6 +289,9 @@ func checkNames(what string, names, known []string) error {
 func skipReason(mode, proto string) string {
 	if mode == ModeWarmpoolH2 && proto == ProtoHTTP {
 		return "HTTP/2 needs TLS or h2c; use -proto tls or -proto h2c"
+	}
+	if mode == ModeDefaultH1 && proto != ProtoTLS {
+		return "default already speaks HTTP/1.1 over cleartext"
 	}
 	return ""
 }

@@ -90,12 +90,13 @@ func TestAutoDuration(t *testing.T) {
 		runs int
 		want time.Duration
 	}{
-		// 2 protocols × 5 modes, less warmpool-h2 over http.
-		{"default", Settings{}, 9, ShortDuration},
-		{"tls only", Settings{Protos: []string{"tls"}}, 5, DefaultDuration},
+		// 2 protocols × 6 modes, less warmpool-h2 over http and default-h1
+		// over anything but tls.
+		{"default", Settings{}, 10, ShortDuration},
+		{"tls only", Settings{Protos: []string{"tls"}}, 6, DefaultDuration},
 		{"http only", Settings{Protos: []string{"http"}}, 4, DefaultDuration},
-		{"three protos", Settings{Protos: AllProtos}, 14, ShortDuration},
-		{"given", Settings{Duration: time.Second}, 9, time.Second},
+		{"three protos", Settings{Protos: AllProtos}, 15, ShortDuration},
+		{"given", Settings{Duration: time.Second}, 10, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 var modeColors = map[string]string{
 	ModePerRequest: "#d62728",
 	ModeDefault:    "#ff7f0e",
+	ModeDefaultH1:  "#bcbd22",
 	ModeTuned:      "#7f7f7f",
 	ModeWarmpool:   "#1f77b4",
 	ModeWarmpoolH2: "#2ca02c",
