@@ -121,7 +121,8 @@ func (c *Client) authHeader(ctx context.Context, u *url.URL) ([]string, error) {
 var ErrInsecureToken = errors.New("warmpool: refusing to send a bearer token over plain http")
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	switch host {
+	case "localhost", "127.0.0.1", "::1": // the common cases, without parsing
 		return true
 	}
 	ip := net.ParseIP(host)
