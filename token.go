@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,6 +91,10 @@ type TokenCache struct {
 	recheck       time.Duration // > 0: ask src again this often (see rechecker)
 	now           func() time.Time
 
+	// fresh holds the token while it needs no refresh, so that the common
+	// call is one atomic load rather than a lock all callers contend for.
+	fresh atomic.Pointer[freshToken]
+
 	mu        sync.Mutex
 	tok       Token
 	inflight  *tokenFetch // non-nil while a fetch runs
@@ -108,6 +113,13 @@ type TokenCache struct {
 // refreshBefore.
 type rechecker interface {
 	recheckInterval() time.Duration
+}
+
+// freshToken is a cached token and the time until which it can be served
+// without a look at the cache's state; zero means for ever.
+type freshToken struct {
+	tok   Token
+	until time.Time
 }
 
 type tokenFetch struct {
@@ -137,6 +149,9 @@ func CachedTokenSource(src TokenSource, refreshBefore time.Duration) *TokenCache
 
 // Token returns a valid token, fetching one if the cache holds none.
 func (c *TokenCache) Token(ctx context.Context) (Token, error) {
+	if f := c.fresh.Load(); f != nil && (f.until.IsZero() || c.now().Before(f.until)) {
+		return f.tok, nil
+	}
 	c.mu.Lock()
 	now := c.now()
 	tok := c.tok
@@ -171,12 +186,28 @@ func (c *TokenCache) refreshDueLocked(now time.Time) bool {
 	return c.recheck > 0 && now.Sub(c.fetchedAt) >= c.recheck
 }
 
+// storeFreshLocked publishes c.tok for the lock-free path until its refresh
+// falls due. c.mu is held.
+func (c *TokenCache) storeFreshLocked() {
+	f := &freshToken{tok: c.tok}
+	if exp := c.tok.Expiry; !exp.IsZero() {
+		f.until = exp.Add(-c.refreshBefore)
+	}
+	if c.recheck > 0 {
+		if r := c.fetchedAt.Add(c.recheck); f.until.IsZero() || r.Before(f.until) {
+			f.until = r
+		}
+	}
+	c.fresh.Store(f)
+}
+
 // Invalidate drops the cached token so that the next call fetches a new one,
 // for example after the server answered 401 to it. A fetch already running is
 // left to finish.
 func (c *TokenCache) Invalidate() {
 	c.mu.Lock()
 	c.tok = Token{}
+	c.fresh.Store(nil)
 	c.mu.Unlock()
 }
 
@@ -212,6 +243,7 @@ func (c *TokenCache) startFetchLocked(ctx context.Context) *tokenFetch {
 		} else {
 			c.tok = tok
 			c.fetchedAt = c.now()
+			c.storeFreshLocked()
 			f.tok = tok
 		}
 		c.inflight = nil

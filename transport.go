@@ -49,7 +49,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.end()
 			return nil, err
 		}
-		resp, injected, err := rt.attempt(areq, attempt)
+		resp, injected, err := rt.attempt(areq)
 
 		// A 401 to a token we added: renew it once and try again.
 		if err == nil && resp.StatusCode == http.StatusUnauthorized && injected && !refreshed && replayable(req) {
@@ -146,7 +146,7 @@ func rewind(req *http.Request, n int) (*http.Request, error) {
 }
 
 // attempt sends req once. injected reports whether it added the token.
-func (rt *roundTripper) attempt(req *http.Request, n int) (resp *http.Response, injected bool, err error) {
+func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injected bool, err error) {
 	c := rt.c
 	h := c.dialer.host(hostKey(req))
 	if !h.tracked.Load() {
