@@ -519,3 +519,10 @@ func asConn(nc net.Conn) *conn {
 	}
 	return nil
 }
+
+// tlsHandshakeError is a TLS handshake the dialer started that failed for a
+// reason other than the certificate: nothing of the request was sent.
+type tlsHandshakeError struct{ err error }
+
+func (e *tlsHandshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *tlsHandshakeError) Unwrap() error { return e.err }

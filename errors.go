@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // ErrClosed is returned for requests made after Close or Shutdown began.
@@ -68,3 +70,55 @@ func excerpt(b []byte, n int) string {
 	}
 	return string(b[:n]) + "…"
 }
+
+// TokenError reports that the bearer token for a request could not be had:
+// the token source failed, or did not answer within the request's
+// request_timeout or context. It names the source, never the token.
+type TokenError struct {
+	Source string // the token source, by type, such as "*warmpool.fileToken"
+	Err    error  // the cause: the source's error, or a deadline
+}
+
+func (e *TokenError) Error() string {
+	return "warmpool: fetching bearer token from " + e.Source + ": " + e.Err.Error()
+}
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// IdleCloseError reports a request that failed because the server closed the
+// pooled connection it was sent on: the connection had been idle, the server
+// timed it out as the request went out, and the request could not be
+// replayed safely. Err is what net/http saw (EOF or a reset).
+//
+// The cure is to keep connections idle for less than the server does: set
+// keepalive_expiry below the server's idle timeout (warmpool learns it by
+// itself after the first such close, see HostStats.LearnedIdleTimeout), or
+// make the call retryable with an Idempotency-Key (WithIdempotencyKeys).
+type IdleCloseError struct {
+	Method string
+	URL    string        // without query string or user info
+	Idle   time.Duration // how long the connection had been idle when it was reused
+	// Written reports whether the request had been written when the
+	// connection broke: then it may have reached the server, which is why
+	// a request that is not idempotent was not retried.
+	Written bool
+	Err     error
+}
+
+func (e *IdleCloseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "warmpool: %s %s: the server closed the pooled connection as the request was sent on it (reused after %s idle)",
+		e.Method, e.URL, e.Idle.Round(time.Millisecond))
+	if e.Written {
+		fmt.Fprintf(&b, "; the request may have reached the server, so it was not retried (%s is not idempotent)", e.Method)
+	} else {
+		b.WriteString("; nothing reached the server")
+	}
+	b.WriteString("; fix: set keepalive_expiry below the server's idle timeout, or send an Idempotency-Key (WithIdempotencyKeys) so the call can be retried")
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *IdleCloseError) Unwrap() error { return e.Err }

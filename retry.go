@@ -3,7 +3,6 @@ package warmpool
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -71,16 +70,6 @@ func classify(resp *http.Response, err error) retryClass {
 		return retryAlways
 	}
 	return retryIdempot // reset, EOF or timeout after the request may have been sent
-}
-
-func isCertError(err error) bool {
-	var (
-		cv *tls.CertificateVerificationError
-		ua x509.UnknownAuthorityError
-		he x509.HostnameError
-		ci x509.CertificateInvalidError
-	)
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
 // isDialError reports a failure to connect, before any byte of the request
