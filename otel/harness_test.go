@@ -218,3 +218,19 @@ func eventually(cond func() bool) bool {
 	}
 	return true
 }
+
+func TestParseHost(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []attribute.KeyValue
+	}{
+		{"127.0.0.1:8080", []attribute.KeyValue{attribute.String("server.address", "127.0.0.1"), attribute.Int("server.port", 8080)}},
+		{"[::1]:443", []attribute.KeyValue{attribute.String("server.address", "::1"), attribute.Int("server.port", 443)}},
+		{"example.com", []attribute.KeyValue{attribute.String("server.address", "example.com")}},
+	} {
+		got, want := attribute.NewSet(parseHost(tc.in).kvs()...), attribute.NewSet(tc.want...)
+		if !got.Equals(&want) {
+			t.Errorf("parseHost(%q) = %s, want %s", tc.in, got.Encoded(attribute.DefaultEncoder()), want.Encoded(attribute.DefaultEncoder()))
+		}
+	}
+}

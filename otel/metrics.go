@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/httpconv"
 )
 
 // ScopeName is the name of the meter the instruments belong to.
@@ -143,17 +144,11 @@ func (m *Metrics) Hooks() warmpool.Hooks {
 // requestDone records one finished attempt. It runs concurrently, on the
 // goroutines that finish requests.
 func (m *Metrics) requestDone(info warmpool.RequestInfo) {
-	h := m.host(info.Host)
-	kv := make([]attribute.KeyValue, 0, 5+len(m.attrs))
-	kv = append(kv, h.address)
-	if h.hasPort {
-		kv = append(kv, h.port)
-	}
-	kv = append(kv, attribute.String("http.request.method", method(info.Method)))
+	kv := m.host(info.Host).kvs(attribute.String("http.request.method", httpconv.Method(info.Method)))
 	if info.StatusCode != 0 {
 		kv = append(kv, attribute.Int("http.response.status_code", info.StatusCode))
 	}
-	if et := errorType(info.StatusCode, info.Err); et != "" {
+	if et := httpconv.ErrorType(info.StatusCode, info.Err); et != "" {
 		kv = append(kv, attribute.String("error.type", et))
 	}
 	kv = append(kv, m.attrs...)
@@ -162,13 +157,7 @@ func (m *Metrics) requestDone(info warmpool.RequestInfo) {
 
 // connClosed records the lifetime of a closed connection.
 func (m *Metrics) connClosed(info warmpool.ConnInfo, reason string) {
-	h := m.host(info.Host)
-	kv := make([]attribute.KeyValue, 0, 3+len(m.attrs))
-	kv = append(kv, h.address)
-	if h.hasPort {
-		kv = append(kv, h.port)
-	}
-	kv = append(kv, attribute.String("warmpool.close.reason", reason))
+	kv := m.host(info.Host).kvs(attribute.String("warmpool.close.reason", reason))
 	kv = append(kv, m.attrs...)
 	m.connectionDuration.Record(context.Background(), info.Age.Seconds(), metric.WithAttributeSet(attribute.NewSet(kv...)))
 }

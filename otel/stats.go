@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/httpconv"
 )
 
 // RegisterStats registers one callback that reads c.Stats() each time the
@@ -31,19 +32,13 @@ func (m *Metrics) RegisterStats(c *warmpool.Client) (metric.Registration, error)
 	)
 }
 
-// observe reports one Stats snapshot. Counters of every close reason and
-// dial failure kind are reported, zeros included, so that a backend computing
-// rates sees each series from its first increment.
+// observe reports one Stats snapshot. Every close reason and dial failure
+// kind is reported, zeros included, so that a backend computing rates sees
+// each series from its first increment.
 func (m *Metrics) observe(o metric.Observer, s warmpool.Stats) {
 	for _, addr := range s.HostNames() {
 		hs := s.Hosts[addr]
-		h := m.host(addr)
-		base := make([]attribute.KeyValue, 0, 3+len(m.attrs))
-		base = append(base, h.address)
-		if h.hasPort {
-			base = append(base, h.port)
-		}
-		base = append(base, m.attrs...)
+		base := m.host(addr).kvs(m.attrs...)
 		at := metric.WithAttributeSet(attribute.NewSet(base...))
 		with := func(kv attribute.KeyValue) metric.ObserveOption {
 			return metric.WithAttributeSet(attribute.NewSet(append(base[:len(base):len(base)], kv)...))
@@ -54,11 +49,11 @@ func (m *Metrics) observe(o metric.Observer, s warmpool.Stats) {
 		o.ObserveInt64(m.activeRequests, hs.InFlight, at)
 		o.ObserveInt64(m.dialing, hs.Dialing, at)
 		o.ObserveInt64(m.created, hs.Created, at)
-		for _, r := range closeReasons(hs.ClosedBy) {
-			o.ObserveInt64(m.closed, r.n, with(attribute.String("warmpool.close.reason", r.name)))
+		for _, r := range httpconv.CloseReasons(hs.ClosedBy) {
+			o.ObserveInt64(m.closed, r.N, with(attribute.String("warmpool.close.reason", r.Name)))
 		}
-		for _, k := range dialFailureKinds(hs.DialFailures) {
-			o.ObserveInt64(m.dialFailures, k.n, with(attribute.String("warmpool.dial.failure.kind", k.name)))
+		for _, k := range httpconv.DialFailureKinds(hs.DialFailures) {
+			o.ObserveInt64(m.dialFailures, k.N, with(attribute.String("warmpool.dial.failure.kind", k.Name)))
 		}
 		o.ObserveInt64(m.tlsHandshakes, hs.TLSHandshakes, at)
 		o.ObserveFloat64(m.tlsTime, hs.TLSHandshakeTime.Seconds(), at)
@@ -74,27 +69,4 @@ func (m *Metrics) observe(o metric.Observer, s warmpool.Stats) {
 	o.ObserveInt64(m.budgetRefusals, s.BudgetRefusals, client)
 	o.ObserveInt64(m.tokenFetches, s.TokenFetches, client)
 	o.ObserveInt64(m.tokenFetchFailures, s.TokenFetchFailures, client)
-}
-
-type named struct {
-	name string
-	n    int64
-}
-
-// closeReasons lists every reason with the names of Hooks.ConnClosed;
-// TestCloseReasonsCoverEveryField fails when CloseReasons gains a field
-// missing here.
-func closeReasons(r warmpool.CloseReasons) [8]named {
-	return [...]named{
-		{"idle_expiry", r.IdleExpiry}, {"max_age", r.MaxAge}, {"server", r.Server},
-		{"error", r.Error}, {"client", r.Client}, {"trim", r.Trim}, {"other", r.Other},
-		{"unused", r.Unused},
-	}
-}
-
-// dialFailureKinds lists every kind of DialFailures.
-func dialFailureKinds(d warmpool.DialFailures) [5]named {
-	return [...]named{
-		{"refused", d.Refused}, {"timeout", d.Timeout}, {"dns", d.DNS}, {"tls", d.TLS}, {"other", d.Other},
-	}
 }

@@ -1,4 +1,4 @@
-package warmpoolotel
+package httpconv
 
 import (
 	"context"
@@ -12,16 +12,14 @@ import (
 	"syscall"
 	"testing"
 
-	"go.opentelemetry.io/otel/attribute"
-
 	"github.com/warmpool/warmpool"
 )
 
-func TestParseHost(t *testing.T) {
+func TestSplitHost(t *testing.T) {
 	for _, tc := range []struct {
-		in      string
-		address string
-		port    int // -1: no server.port
+		in   string
+		host string
+		port int // -1: none
 	}{
 		{"127.0.0.1:8080", "127.0.0.1", 8080},
 		{"api.example.com:443", "api.example.com", 443},
@@ -33,15 +31,9 @@ func TestParseHost(t *testing.T) {
 		{"", "", -1},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			h := parseHost(tc.in)
-			if h.address != attribute.String("server.address", tc.address) {
-				t.Errorf("server.address = %v, want %q", h.address.Value.Emit(), tc.address)
-			}
-			switch {
-			case tc.port < 0 && h.hasPort:
-				t.Errorf("server.port = %v, want none", h.port.Value.Emit())
-			case tc.port >= 0 && (!h.hasPort || h.port != attribute.Int("server.port", tc.port)):
-				t.Errorf("server.port = %v (set %v), want %d", h.port.Value.Emit(), h.hasPort, tc.port)
+			host, port, ok := SplitHost(tc.in)
+			if host != tc.host || ok != (tc.port >= 0) || ok && port != tc.port {
+				t.Errorf("SplitHost(%q) = %q, %d, %v; want %q, port %d", tc.in, host, port, ok, tc.host, tc.port)
 			}
 		})
 	}
@@ -51,8 +43,8 @@ func TestMethod(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"GET", "GET"}, {"POST", "POST"}, {"PATCH", "PATCH"}, {"", "GET"}, {"PROPFIND", "_OTHER"}, {"get", "_OTHER"},
 	} {
-		if got := method(tc.in); got != tc.want {
-			t.Errorf("method(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Method(tc.in); got != tc.want {
+			t.Errorf("Method(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -94,15 +86,15 @@ func TestErrorType(t *testing.T) {
 		{"plain", 0, errors.New("boom"), "*errors.errorString"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := errorType(tc.status, tc.err); got != tc.want {
-				t.Errorf("errorType(%d, %v) = %q, want %q", tc.status, tc.err, got, tc.want)
+			if got := ErrorType(tc.status, tc.err); got != tc.want {
+				t.Errorf("ErrorType(%d, %v) = %q, want %q", tc.status, tc.err, got, tc.want)
 			}
 		})
 	}
 }
 
 // TestCloseReasonsCoverEveryField fails when warmpool.CloseReasons gains a
-// reason that warmpool.connections.closed does not report.
+// reason that the exporters do not report.
 func TestCloseReasonsCoverEveryField(t *testing.T) {
 	typ := reflect.TypeFor[warmpool.CloseReasons]()
 	names := map[string]bool{}
@@ -110,9 +102,9 @@ func TestCloseReasonsCoverEveryField(t *testing.T) {
 		var r warmpool.CloseReasons
 		reflect.ValueOf(&r).Elem().Field(i).SetInt(1)
 		var got []string
-		for _, n := range closeReasons(r) {
-			if n.n != 0 {
-				got = append(got, n.name)
+		for _, n := range CloseReasons(r) {
+			if n.N != 0 {
+				got = append(got, n.Name)
 			}
 		}
 		if len(got) != 1 {
@@ -121,7 +113,7 @@ func TestCloseReasonsCoverEveryField(t *testing.T) {
 		}
 		names[got[0]] = true
 	}
-	if n := len(closeReasons(warmpool.CloseReasons{})); len(names) != n || n != typ.NumField() {
+	if n := len(CloseReasons(warmpool.CloseReasons{})); len(names) != n || n != typ.NumField() {
 		t.Errorf("%d fields map to %d distinct reasons of %d reported", typ.NumField(), len(names), n)
 	}
 }
@@ -132,8 +124,8 @@ func TestDialFailureKindsCoverEveryField(t *testing.T) {
 		var d warmpool.DialFailures
 		reflect.ValueOf(&d).Elem().Field(i).SetInt(1)
 		var total int64
-		for _, k := range dialFailureKinds(d) {
-			total += k.n
+		for _, k := range DialFailureKinds(d) {
+			total += k.N
 		}
 		if total != 1 {
 			t.Errorf("DialFailures.%s = 1 reported as %d failures, want 1", typ.Field(i).Name, total)
