@@ -808,14 +808,15 @@ func TestServeUpstream(t *testing.T) {
 	if st.Executions != calls || st.Accepted < 1 || st.Accepted > 2 {
 		t.Errorf("upstream executions, connections: got %d, %d, want %d on 1 or 2", st.Executions, st.Accepted, calls)
 	}
-	host := upstream.Addr()
+	_, port, _ := strings.Cut(upstream.Addr(), ":")
+	server := fmt.Sprintf(`server_address="127.0.0.1",server_port=%q`, port)
 	for _, want := range []string{
 		fmt.Sprintf("\nwarmpool_server_requests_total %d\n", calls+2),
-		fmt.Sprintf("\nwarmpool_connections_created_total{host=%q} %d\n", host, st.Accepted),
-		fmt.Sprintf("\nwarmpool_requests_total{host=%q} %d\n", host, calls+1),
-		fmt.Sprintf("\nwarmpool_responses_total{code=\"200\",host=%q} %d\n", host, calls),
-		fmt.Sprintf("\nwarmpool_responses_total{code=\"500\",host=%q} 1\n", host),
-		fmt.Sprintf("\nwarmpool_connections_closed_total{host=%q,reason=\"unused\"} 0\n", host),
+		fmt.Sprintf("\nwarmpool_connections_created_total{%s} %d\n", server, st.Accepted),
+		fmt.Sprintf("\nwarmpool_attempts_total{%s} %d\n", server, calls+1),
+		fmt.Sprintf("\nwarmpool_responses_total{http_response_status_code=\"200\",%s} %d\n", server, calls),
+		fmt.Sprintf("\nwarmpool_responses_total{http_response_status_code=\"500\",%s} 1\n", server),
+		fmt.Sprintf("\nwarmpool_connections_closed_total{%s,warmpool_close_reason=\"unused\"} 0\n", server),
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("GET /metrics lacks %q:\n%s", want, metrics)
