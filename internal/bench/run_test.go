@@ -123,8 +123,10 @@ func TestRunOpenModel(t *testing.T) {
 	if m.Open == nil || m.Open.Scheduled != 60 {
 		t.Fatalf("open model: got %+v, want 60 scheduled (200/s × 300ms)", m.Open)
 	}
-	if m.Requests > 60 || m.Requests < 40 || m.Requests+m.Open.Unsent+m.CancelledAtStop != 60 {
-		t.Errorf("got %d requests, %d unsent, %d cancelled; want them to add up to 60, most sent", m.Requests, m.Open.Unsent, m.CancelledAtStop)
+	// How many were sent in time depends on the machine's load; that every
+	// scheduled request is accounted for once does not.
+	if m.Requests > 60 || m.Requests < 1 || m.Requests+m.Open.Unsent+m.CancelledAtStop != 60 {
+		t.Errorf("got %d requests, %d unsent, %d cancelled; want them to add up to 60, some sent", m.Requests, m.Open.Unsent, m.CancelledAtStop)
 	}
 	if m.ReqPerS > 250 {
 		t.Errorf("req/s %.0f above the 200/s schedule", m.ReqPerS)
