@@ -26,12 +26,14 @@ func TestDoctor(t *testing.T) {
 	})
 
 	t.Run("server closes idle connections", func(t *testing.T) {
-		// Each worker pauses 300ms between its requests; the server closes
-		// connections idle for 30ms, long before keepalive_expiry (30s).
-		// The client must see a close before its worker's next POST, which
-		// is not retried: the wide gap leaves room for a loaded machine.
+		// One worker pauses 150ms between its 20 requests (the doctor's
+		// minimum); the server closes connections idle for 30ms, long
+		// before keepalive_expiry (30s). The client must see each close
+		// before its next POST, which is not retried: one worker, so that
+		// no other reuses a connection just as the server closes it, and
+		// a gap wide enough for a loaded machine.
 		srv := newRefserver(t, refserver.Options{IdleTimeout: 30 * time.Millisecond})
-		stdout, stderr, err := runCLI(t, t.Context(), "doctor", srv.URL()+"/answer", "-n", "24", "-c", "4", "-pause", "300ms")
+		stdout, stderr, err := runCLI(t, t.Context(), "doctor", srv.URL()+"/answer", "-n", "20", "-c", "1", "-pause", "150ms")
 		if err != nil {
 			t.Fatalf("got %v, want success: a warning does not fail doctor (stderr %q)", err, stderr)
 		}
