@@ -42,8 +42,9 @@ func TestFaults(t *testing.T) {
 
 // faultSchedSlack is what a bound on elapsed time allows on top of the
 // timeout under test, for a loaded 2-core machine running -race: timers
-// firing late, goroutines waiting to be scheduled.
-const faultSchedSlack = 100 * time.Millisecond
+// firing late, goroutines waiting to be scheduled. Under
+// scripts/ci-under-load timers fired up to 130ms late.
+const faultSchedSlack = 200 * time.Millisecond
 
 // faultCall is one call made under load.
 type faultCall struct {
