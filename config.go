@@ -6,16 +6,21 @@ import (
 	"time"
 )
 
-// Config tunes a Client. Start from DefaultConfig, or write a literal: a zero
-// field then means its default, except where zero is a setting of its own,
-// which turns off HTTP/2, retries, or a retry budget limit. Each field's doc
-// says which, and gives the default.
+// Config tunes a Client. Start from DefaultConfig, or write a literal: in a
+// literal, every zero field means its default, written in the field's doc,
+// so warmpool.Config{MaxConnections: 50} keeps HTTP/2, retries and the retry
+// budget on. For the four fields whose zero is also a setting of its own
+// (EnableHTTP2, MaxRetries, RetryBudgetPercent, RetryBudgetMinPerSecond), a
+// zero turns the feature off only in a Config that came from DefaultConfig,
+// LoadConfig, ParseConfig or Client.Config, or a copy of one: start from
+// DefaultConfig() and set the field to false or 0.
 //
 // LoadConfig reads the same settings from the http_client block of a YAML file
 // and from WARMPOOL_<KEY> environment variables, such as
 // WARMPOOL_MAX_CONNECTIONS; each field names its key. Durations are seconds
 // (30, 0.5) or Go durations ("30s", "200ms"). There, a zero is an error for a
-// field whose zero would mean its default, as it would be silently replaced.
+// field whose zero would mean its default, as it would be silently replaced;
+// enable_http2: false and max_retries: 0 turn those features off.
 type Config struct {
 	// MaxKeepaliveConnections is how many idle connections per host stay warm
 	// when demand falls. Retention follows demand: connections that recent load
@@ -49,15 +54,16 @@ type Config struct {
 	// default, 5s.
 	PoolTimeout time.Duration
 	// EnableHTTP2 negotiates HTTP/2 over TLS by ALPN, falling back to HTTP/1.1
-	// (http.Transport.Protocols). Key enable_http2. Zero means off; the
-	// default, set by DefaultConfig and LoadConfig, is true.
+	// (http.Transport.Protocols). Key enable_http2. The default is true. In a
+	// literal, false means the default, true; to turn HTTP/2 off, start from
+	// DefaultConfig() and set it to false.
 	EnableHTTP2 bool
 	// H2C speaks HTTP/2 without TLS, by prior knowledge, to http:// targets
 	// (http.Protocols.SetUnencryptedHTTP2). Key h2c. Zero means off.
 	H2C bool
 	// MaxRetries is how many times a failed attempt may be retried. Key
-	// max_retries. Zero means off; the default, set by DefaultConfig and
-	// LoadConfig, is 3.
+	// max_retries. The default is 3. In a literal, zero means the default, 3;
+	// to turn retries off, start from DefaultConfig() and set it to 0.
 	MaxRetries int
 	// RetryBackoffFactor, in seconds, scales the backoff between retries:
 	// retry n waits about RetryBackoffFactor × 2^(n−1) s, with jitter, at most
@@ -68,12 +74,14 @@ type Config struct {
 	RetryMaxBackoff time.Duration
 	// RetryBudgetPercent, from 0 to 100, caps retries as a share of recent
 	// requests, so retries cannot multiply the load on a failing backend. Key
-	// retry_budget_percent. Zero means off, leaving RetryBudgetMinPerSecond;
-	// the default, set by DefaultConfig and LoadConfig, is 20.
+	// retry_budget_percent. The default is 20. In a literal, zero means the
+	// default, 20; to allow only RetryBudgetMinPerSecond, start from
+	// DefaultConfig() and set it to 0.
 	RetryBudgetPercent float64
 	// RetryBudgetMinPerSecond is the rate of retries the budget always allows,
-	// so a quiet client can still retry. Key retry_budget_min_per_second. Zero
-	// means off; the default, set by DefaultConfig and LoadConfig, is 10.
+	// so a quiet client can still retry. Key retry_budget_min_per_second. The
+	// default is 10. In a literal, zero means the default, 10; to allow only
+	// RetryBudgetPercent, start from DefaultConfig() and set it to 0.
 	RetryBudgetMinPerSecond float64
 	// MaxConnectionAge retires a connection this old instead of reusing it, so
 	// traffic rebalances after DNS or load balancer changes; net/http has no
@@ -96,21 +104,40 @@ type Config struct {
 	// does not act on it: pass the option from Auth.Option to New. Zero means
 	// no token, with RefreshBefore and Timeout at their defaults.
 	Auth AuthConfig
+
+	// filled is set by DefaultConfig, LoadConfig, ParseConfig and
+	// withDefaults (so by New, for Client.Config): the zero of EnableHTTP2,
+	// MaxRetries, RetryBudgetPercent or RetryBudgetMinPerSecond is then a
+	// choice, not a field left out of a literal.
+	filled bool
 }
 
 // DefaultConfig returns the defaults with every field filled in: what
-// LoadConfig returns for an empty file and environment.
+// LoadConfig returns for an empty file and environment, and what a literal
+// Config{} stands for. In the result, a zero set later is a choice: false
+// for EnableHTTP2 turns HTTP/2 off, 0 for MaxRetries turns retries off.
 func DefaultConfig() Config { return baseConfig().withDefaults() }
 
-// baseConfig holds the defaults of the fields whose zero is a valid setting;
-// withDefaults supplies the others.
+// baseConfig holds the defaults of the fields whose zero is a valid setting,
+// marked as filled; withDefaults supplies the others. The loader starts from
+// it rather than from DefaultConfig, so that the default of
+// MaxKeepaliveConnections can follow a max_connections the file sets.
 func baseConfig() Config {
-	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10}
+	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10, filled: true}
 }
 
-// withDefaults replaces the zero of each field where zero is not a valid
-// setting with that field's default.
+// withDefaults replaces each zero that means a default with that default, and
+// marks the result as filled. In a Config not yet filled (a literal), that
+// includes the zero of the fields where zero is also a setting.
 func (c Config) withDefaults() Config {
+	if !c.filled {
+		b := baseConfig()
+		c.EnableHTTP2 = true // false is the zero: a literal cannot have chosen it
+		orDefault(&c.MaxRetries, b.MaxRetries)
+		orDefault(&c.RetryBudgetPercent, b.RetryBudgetPercent)
+		orDefault(&c.RetryBudgetMinPerSecond, b.RetryBudgetMinPerSecond)
+		c.filled = true
+	}
 	orDefault(&c.MaxConnections, 100)
 	keep := 20
 	if c.MaxConnections > 0 {

@@ -88,6 +88,7 @@ func TestParseConfig(t *testing.T) {
 					StatsLogInterval:        15 * time.Second,
 					AllowInsecureToken:      true,
 					Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
+					filled:                  true,
 				}
 			},
 		},

@@ -52,6 +52,7 @@ func TestDefaultConfig(t *testing.T) {
 		RetryBudgetMinPerSecond: 10,
 		MaxResponseBytes:        10485760,
 		Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
+		filled:                  true,
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -165,11 +166,8 @@ func TestValidate(t *testing.T) {
 }
 
 func TestWithDefaults(t *testing.T) {
-	// Fields whose zero is a setting stay zero; the rest take their defaults.
-	want := DefaultConfig()
-	want.EnableHTTP2, want.MaxRetries, want.RetryBudgetPercent, want.RetryBudgetMinPerSecond = false, 0, 0, 0
-	if got := (Config{}).withDefaults(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Config{}: got %+v, want %+v", got, want)
+	if got, want := (Config{}).withDefaults(), DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Config{}: got %+v, want DefaultConfig() %+v", got, want)
 	}
 
 	set := Config{
@@ -178,8 +176,13 @@ func TestWithDefaults(t *testing.T) {
 		RetryBudgetPercent: 10, RetryBudgetMinPerSecond: 11, MaxConnectionAge: 12, MaxResponseBytes: 13,
 		StatsLogInterval: 14, AllowInsecureToken: true, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
 	}
-	if got := set.withDefaults(); !reflect.DeepEqual(got, set) {
-		t.Errorf("all set: got %+v, want it unchanged", got)
+	want := set
+	want.filled = true
+	if got := set.withDefaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("all set: got %+v, want it unchanged but filled", got)
+	}
+	if got := want.withDefaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("filled twice: got %+v, want %+v", got, want)
 	}
 
 	if got := (Config{MaxConnections: 8}).withDefaults().MaxKeepaliveConnections; got != 8 {
@@ -187,6 +190,67 @@ func TestWithDefaults(t *testing.T) {
 	}
 	if got := (Config{MaxConnections: 50}).withDefaults().MaxKeepaliveConnections; got != 20 {
 		t.Errorf("MaxConnections 50: got MaxKeepaliveConnections %d, want 20", got)
+	}
+}
+
+// TestZeroIsDefaultInLiteral checks the fields whose zero is also a setting:
+// left out of a literal they take their defaults; set to zero in a Config
+// that came from DefaultConfig or a file, they stay off.
+func TestZeroIsDefaultInLiteral(t *testing.T) {
+	type knobs struct {
+		http2         bool
+		retries       int
+		budgetPercent float64
+		budgetMin     float64
+	}
+	on := knobs{true, 3, 20, 10}
+	fromFile := func(yaml string) Config {
+		t.Helper()
+		c, err := ParseConfig([]byte(yaml), "c.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	fromDefaults := func(edit func(*Config)) Config { c := DefaultConfig(); edit(&c); return c }
+	tests := []struct {
+		name string
+		cfg  Config
+		want knobs
+	}{
+		{"empty literal", Config{}, on},
+		{"literal with MaxConnections", Config{MaxConnections: 50}, on},
+		{"literal with every knob set", Config{EnableHTTP2: true, MaxRetries: 5, RetryBudgetPercent: 50, RetryBudgetMinPerSecond: 1},
+			knobs{true, 5, 50, 1}},
+		{"literal with zero knobs", Config{EnableHTTP2: false, MaxRetries: 0, RetryBudgetPercent: 0, RetryBudgetMinPerSecond: 0}, on},
+		{"DefaultConfig", DefaultConfig(), on},
+		{"DefaultConfig, HTTP/2 off", fromDefaults(func(c *Config) { c.EnableHTTP2 = false }), knobs{false, 3, 20, 10}},
+		{"DefaultConfig, retries off", fromDefaults(func(c *Config) { c.MaxRetries = 0 }), knobs{true, 0, 20, 10}},
+		{"DefaultConfig, budget percent off", fromDefaults(func(c *Config) { c.RetryBudgetPercent = 0 }), knobs{true, 3, 0, 10}},
+		{"DefaultConfig, budget floor off", fromDefaults(func(c *Config) { c.RetryBudgetMinPerSecond = 0 }), knobs{true, 3, 20, 0}},
+		{"DefaultConfig copy, all off", func() Config {
+			c := DefaultConfig()
+			d := c
+			d.EnableHTTP2, d.MaxRetries, d.RetryBudgetPercent, d.RetryBudgetMinPerSecond = false, 0, 0, 0
+			return d
+		}(), knobs{}},
+		{"file, nothing set", fromFile("http_client:\n  max_connections: 50\n"), on},
+		{"file, all off", fromFile("http_client:\n  enable_http2: false\n  max_retries: 0\n  retry_budget_percent: 0\n  retry_budget_min_per_second: 0\n"), knobs{}},
+		{"file, then edited", func() Config { c := fromFile(""); c.MaxRetries = 0; return c }(), knobs{true, 0, 20, 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.cfg.withDefaults()
+			if got := (knobs{c.EnableHTTP2, c.MaxRetries, c.RetryBudgetPercent, c.RetryBudgetMinPerSecond}); got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if again := c.withDefaults(); !reflect.DeepEqual(again, c) {
+				t.Errorf("filling again changed %+v to %+v", c, again)
+			}
+			if err := tt.cfg.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
 	}
 }
 
@@ -217,8 +281,8 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("key %s sets field %s", f.key, changed[0])
 		}
 	}
-	if n := reflect.TypeFor[Config]().NumField() - 1; len(owner) != n { // all but Auth
-		t.Errorf("got %d fields in the key table, want all %d of Config but Auth", len(owner), n)
+	if n := reflect.TypeFor[Config]().NumField() - 2; len(owner) != n { // all but Auth and filled
+		t.Errorf("got %d fields in the key table, want all %d of Config but Auth and filled", len(owner), n)
 	}
 }
 
