@@ -1,8 +1,13 @@
 package warmpool
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -164,25 +169,37 @@ func orDefault[T comparable](p *T, def T) {
 	}
 }
 
-// Validate reports the first setting out of range as a *ConfigError, without
-// a Source. A zero that means a default counts as that default.
-func (c Config) Validate() error {
-	d := c.withDefaults()
+// Validate reports every setting out of range, each as a *ConfigError
+// without a Source. A zero that means a default counts as that default. One
+// mistake is returned as it is; several are joined into one error
+// (errors.Join), one a line, in which errors.As finds the first.
+func (c Config) Validate() error { return joinConfigErrors(c.withDefaults().problems()) }
+
+// problems lists the settings of c, already filled, that are out of range.
+func (c Config) problems() []*ConfigError {
+	var errs []*ConfigError
 	for _, table := range [][]setting{settings, authSettings} {
 		for _, f := range table {
-			if v, ok := f.check(&d); !ok {
-				return &ConfigError{Key: f.fullKey(), Value: f.shown(v), Allowed: f.allowed}
+			if v, ok := f.check(&c); !ok {
+				errs = append(errs, &ConfigError{Key: f.fullKey(), Value: f.shown(v), Allowed: f.allowed})
 			}
 		}
 	}
-	if d.MaxKeepaliveConnections > d.MaxConnections {
-		return &ConfigError{
+	if c.MaxConnections >= 1 && c.MaxKeepaliveConnections > c.MaxConnections { // else max_connections is the mistake
+		errs = append(errs, &ConfigError{
 			Key:     configBlockKey + ".max_keepalive_connections",
-			Value:   strconv.Itoa(d.MaxKeepaliveConnections),
-			Allowed: fmt.Sprintf("must be ≤ max_connections (%d)", d.MaxConnections),
-		}
+			Value:   strconv.Itoa(c.MaxKeepaliveConnections),
+			Allowed: fmt.Sprintf("must be ≤ max_connections (%d)", c.MaxConnections),
+		})
 	}
-	return d.Auth.validate()
+	if err := c.Auth.validate(); err != nil {
+		ce, ok := errors.AsType[*ConfigError](err)
+		if !ok {
+			ce = &ConfigError{Key: authBlockKey, Allowed: err.Error()}
+		}
+		errs = append(errs, ce)
+	}
+	return errs
 }
 
 // ConfigError reports a setting that is unknown, malformed or out of range,
@@ -211,3 +228,32 @@ func (e *ConfigError) Error() string {
 
 // configBlockKey is the YAML key of the block that holds the settings.
 const configBlockKey = "http_client"
+
+// joinConfigErrors returns nil for no mistakes, the one mistake as it is, or
+// several joined one a line: those of a file by line, then those of the
+// environment, then those without a source, each group in the order found.
+func joinConfigErrors(errs []*ConfigError) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	order := func(e *ConfigError) int {
+		if i := strings.LastIndexAny(e.Source, ": "); i >= 0 {
+			if line, err := strconv.Atoi(e.Source[i+1:]); err == nil {
+				return line // "config.yaml:7" or "line 7"
+			}
+		}
+		if strings.HasPrefix(e.Source, "env ") {
+			return math.MaxInt - 1
+		}
+		return math.MaxInt
+	}
+	slices.SortStableFunc(errs, func(a, b *ConfigError) int { return cmp.Compare(order(a), order(b)) })
+	list := make([]error, len(errs))
+	for i, e := range errs {
+		list[i] = e
+	}
+	return errors.Join(list...)
+}

@@ -10,11 +10,6 @@ import (
 	"time"
 )
 
-// envLookup returns a lookup function backed by m.
-func envLookup(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
 func TestApplyEnv(t *testing.T) {
 	fileYAML := "http_client:\n  max_connections: 40\n  max_keepalive_connections: 10\n  keepalive_expiry: 60\n  enable_http2: true\n"
 	tests := []struct {
@@ -47,7 +42,7 @@ func TestApplyEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := applyEnv(file, envLookup(tt.env))
+			got, err := applyEnv(file, tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +74,7 @@ func TestApplyEnvErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := applyEnv(DefaultConfig(), envLookup(map[string]string{tt.variable: tt.value}))
+			_, err := applyEnv(DefaultConfig(), map[string]string{tt.variable: tt.value})
 			ce := asConfigError(t, err)
 			if want := "env " + tt.variable; ce.Source != want {
 				t.Errorf("got Source %q, want %q", ce.Source, want)
@@ -100,7 +95,7 @@ func TestApplyEnvErrors(t *testing.T) {
 	for _, f := range settings {
 		name := "WARMPOOL_" + strings.ToUpper(f.key)
 		t.Run(name, func(t *testing.T) {
-			_, err := applyEnv(DefaultConfig(), envLookup(map[string]string{name: "bogus"}))
+			_, err := applyEnv(DefaultConfig(), map[string]string{name: "bogus"})
 			if ce := asConfigError(t, err); ce.Source != "env "+name {
 				t.Errorf("got Source %q, want %q", ce.Source, "env "+name)
 			}

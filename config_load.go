@@ -1,8 +1,8 @@
 package warmpool
 
 import (
-	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -14,86 +14,82 @@ import (
 // environment variables; an empty variable counts as unset. A
 // WARMPOOL_AUTH_TYPE that changes auth.type replaces the file's auth block
 // as a whole, as its other keys belong to the old type. With path "" only
-// the defaults and the environment apply. Other top-level keys of the file
-// are ignored, so the blocks can live in a larger application config. The
-// result is validated; a bad setting is reported as a *ConfigError naming its
-// file and line or its variable.
+// the defaults and the environment apply.
+//
+// Other top-level keys of the file are ignored, so the blocks can live in a
+// larger application config, except a near miss of http_client or auth (such
+// as httpClient, http-client or HTTP_CLIENT), which is an error. A file with
+// no http_client block, an empty one included, is not an error, but LoadConfig
+// logs that at Info level through slog.Default, naming the file, since the
+// defaults then apply. A non-empty WARMPOOL_ variable that LoadConfig does not
+// read is an error too, except those it knows others to read: WARMPOOL_TOKEN
+// and WARMPOOL_UPSTREAM_TOKEN (the warmpool command), and the variable auth.env
+// names.
+//
+// The result is validated. Each mistake is a *ConfigError naming its file and
+// line or its variable; all of them are reported at once, in one error that
+// joins them (errors.Join), one a line, sorted by line, the environment's
+// last. errors.As finds the first; one mistake is returned as it is.
 func LoadConfig(path string) (Config, error) {
 	l := newConfigLoader(baseConfig())
+	hasBlock := false
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("warmpool: load config: %w", err)
 		}
-		if err := l.yaml(data, path); err != nil {
-			return Config{}, err
-		}
+		hasBlock = l.yaml(data, path)
 	}
-	if err := l.env(os.LookupEnv); err != nil {
-		return Config{}, err
+	l.env(environMap(os.Environ()))
+	c, err := l.result()
+	if err == nil && path != "" && !hasBlock {
+		slog.Info("warmpool: the config file has no http_client block; using the defaults", "file", path)
 	}
-	return l.result()
+	return c, err
 }
 
 // ParseConfig is LoadConfig for YAML already in memory, without the
-// environment. source names the data in errors, usually its file name.
+// environment and without the log line. source names the data in errors,
+// usually its file name.
 func ParseConfig(data []byte, source string) (Config, error) {
 	l := newConfigLoader(baseConfig())
-	if err := l.yaml(data, source); err != nil {
-		return Config{}, err
-	}
+	l.yaml(data, source)
 	return l.result()
 }
 
-// applyEnv overrides c with the WARMPOOL_* variables that lookup finds.
-func applyEnv(c Config, lookup func(string) (string, bool)) (Config, error) {
-	l := newConfigLoader(c)
-	err := l.env(lookup)
-	return l.c, err
-}
-
-// configLoader builds a Config from layers and remembers where each key was set, so
-// that an error Validate finds in the result can still name its source.
+// configLoader builds a Config from layers, collecting every mistake, and
+// remembers where each key was set, so that an error Validate finds in the
+// result can still name its source.
 type configLoader struct {
 	c      Config
 	origin map[string]string // key → source
+	errs   []*ConfigError
+	failed map[string]bool // keys with an error in errs
 }
 
-func newConfigLoader(c Config) *configLoader { return &configLoader{c: c, origin: map[string]string{}} }
+func newConfigLoader(c Config) *configLoader {
+	return &configLoader{c: c, origin: map[string]string{}, failed: map[string]bool{}}
+}
 
-func (l *configLoader) set(f *setting, value, source string) error {
+// fail records a mistake.
+func (l *configLoader) fail(e *ConfigError) {
+	l.errs = append(l.errs, e)
+	if e.Key != "" {
+		l.failed[e.Key] = true
+	}
+}
+
+func (l *configLoader) set(f *setting, value, source string) {
 	if !f.parse(&l.c, value) {
-		return &ConfigError{Key: f.fullKey(), Value: f.shown(value), Allowed: f.allowed, Source: source}
+		l.fail(&ConfigError{Key: f.fullKey(), Value: f.shown(value), Allowed: f.allowed, Source: source})
+		return
 	}
 	l.origin[f.fullKey()] = source
-	return nil
 }
 
-func (l *configLoader) env(lookup func(string) (string, bool)) error {
-	if v, ok := lookup("WARMPOOL_AUTH_TYPE"); ok && v != "" && v != l.c.Auth.Type {
-		// The file's other auth keys belong to its type: drop them.
-		l.c.Auth = AuthConfig{}
-		for key := range l.origin {
-			if strings.HasPrefix(key, authBlockKey+".") {
-				delete(l.origin, key)
-			}
-		}
-	}
-	for _, table := range [][]setting{settings, authSettings} {
-		for i := range table {
-			name := table[i].envName()
-			if v, ok := lookup(name); ok && v != "" {
-				if err := l.set(&table[i], v, "env "+name); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// yaml applies the http_client block of data; name is the file name for errors.
-func (l *configLoader) yaml(data []byte, name string) error {
+// yaml applies the http_client and auth blocks of data; name is the file name
+// for errors. It reports whether data has an http_client block.
+func (l *configLoader) yaml(data []byte, name string) (hasBlock bool) {
 	at := func(n *yaml.Node) string {
 		if name == "" {
 			return fmt.Sprintf("line %d", n.Line)
@@ -102,38 +98,66 @@ func (l *configLoader) yaml(data []byte, name string) error {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return &ConfigError{Source: name, Allowed: "not valid YAML: " + err.Error()}
+		l.fail(&ConfigError{Source: name, Allowed: "not valid YAML: " + err.Error()})
+		return false
 	}
 	if len(doc.Content) == 0 || yamlIsNull(yamlDeref(doc.Content[0])) {
-		return nil // empty, or only comments
+		return false // empty, or only comments
 	}
 	root := yamlDeref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return &ConfigError{Source: at(doc.Content[0]), Allowed: "the top level must be a mapping"}
+		l.fail(&ConfigError{Source: at(doc.Content[0]), Allowed: "the top level must be a mapping"})
+		return false
 	}
-	if err := l.yamlBlock(root, configBlockKey, settings, at); err != nil {
-		return err
+	for i := 0; i < len(root.Content); i += 2 {
+		k := yamlDeref(root.Content[i])
+		if k.Kind != yaml.ScalarNode {
+			continue
+		}
+		if block := nearBlockKey(k.Value); block != "" {
+			l.fail(&ConfigError{Key: k.Value, Source: at(root.Content[i]), Allowed: "unknown top-level key; did you mean " + block + "?"})
+		}
 	}
-	return l.yamlBlock(root, authBlockKey, authSettings, at)
+	hasBlock = l.yamlBlock(root, configBlockKey, settings, at)
+	l.yamlBlock(root, authBlockKey, authSettings, at)
+	return hasBlock
+}
+
+// nearBlockKey returns the block key that key is a near miss of, or "" if
+// there is none or key is that block key itself: the same but for case and
+// separators (httpClient, http-client), or, for the longer http_client, a
+// typo of up to two letters (http_clients, htp_client).
+func nearBlockKey(key string) string {
+	norm := strings.NewReplacer("_", "", "-", "", " ", "", ".", "")
+	k := norm.Replace(strings.ToLower(key))
+	for _, block := range []string{configBlockKey, authBlockKey} {
+		b := norm.Replace(block)
+		if key != block && (k == b || len(b) >= 8 && editDistance(k, b) <= 2) {
+			return block
+		}
+	}
+	return ""
 }
 
 // yamlBlock applies the block name of the top-level mapping root, whose keys
-// are those of table.
-func (l *configLoader) yamlBlock(root *yaml.Node, name string, table []setting, at func(*yaml.Node) string) error {
+// are those of table, and reports whether root has the block.
+func (l *configLoader) yamlBlock(root *yaml.Node, name string, table []setting, at func(*yaml.Node) string) (found bool) {
 	var blockAt, block *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if k := yamlDeref(root.Content[i]); k.Kind == yaml.ScalarNode && k.Value == name {
 			if blockAt != nil {
-				return &ConfigError{Key: name, Source: at(root.Content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", blockAt.Line)}
+				l.fail(&ConfigError{Key: name, Source: at(root.Content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", blockAt.Line)})
+				continue
 			}
 			blockAt, block = root.Content[i], root.Content[i+1]
 		}
 	}
 	if block == nil || yamlIsNull(yamlDeref(block)) {
-		return nil
+		return block != nil
 	}
 	if yamlDeref(block).Kind != yaml.MappingNode {
-		return &ConfigError{Key: name, Value: yamlDeref(block).Value, Source: at(block), Allowed: "must be a mapping of settings"}
+		l.fail(&ConfigError{Key: name, Value: yamlDeref(block).Value, Source: at(block), Allowed: "must be a mapping of settings"})
+		return true
 	}
 	seen := map[string]int{}
 	content := yamlDeref(block).Content
@@ -143,57 +167,62 @@ func (l *configLoader) yamlBlock(root *yaml.Node, name string, table []setting, 
 		key := name + "." + k.Value
 		switch {
 		case k.Kind != yaml.ScalarNode || f == nil:
-			return &ConfigError{Key: key, Source: at(content[i]), Allowed: unknownConfigKey(table, k.Value)}
-		case seen[k.Value] != 0:
-			return &ConfigError{Key: key, Source: at(content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", seen[k.Value])}
-		case v.Kind == yaml.SequenceNode && f.list != nil:
-			seen[k.Value] = content[i].Line
-			if err := l.setList(f, v, at); err != nil {
-				return err
-			}
+			l.fail(&ConfigError{Key: key, Source: at(content[i]), Allowed: unknownConfigKey(table, k.Value)})
 			continue
-		case v.Kind != yaml.ScalarNode:
-			return &ConfigError{Key: key, Source: at(content[i+1]), Allowed: f.allowed}
+		case seen[k.Value] != 0:
+			l.fail(&ConfigError{Key: key, Source: at(content[i]), Allowed: fmt.Sprintf("duplicate key, first set on line %d", seen[k.Value])})
+			continue
 		}
 		seen[k.Value] = content[i].Line
-		value := v.Value
-		if f.block != "" && yamlIsNull(v) {
-			value = "" // "~" or "null" is not a path or a token
-		}
-		if err := l.set(f, value, at(content[i+1])); err != nil {
-			return err
+		switch {
+		case v.Kind == yaml.SequenceNode && f.list != nil:
+			l.setList(f, v, at)
+		case v.Kind != yaml.ScalarNode:
+			l.fail(&ConfigError{Key: key, Source: at(content[i+1]), Allowed: f.allowed})
+		case f.block != "" && yamlIsNull(v):
+			l.set(f, "", at(content[i+1])) // "~" or "null" is not a path or a token
+		default:
+			l.set(f, v.Value, at(content[i+1]))
 		}
 	}
-	return nil
+	return true
 }
 
 // setList applies a YAML list of scalars to a setting that takes one.
-func (l *configLoader) setList(f *setting, seq *yaml.Node, at func(*yaml.Node) string) error {
+func (l *configLoader) setList(f *setting, seq *yaml.Node, at func(*yaml.Node) string) {
 	items := make([]string, 0, len(seq.Content))
 	for _, n := range seq.Content {
 		if n = yamlDeref(n); n.Kind != yaml.ScalarNode || yamlIsNull(n) {
-			return &ConfigError{Key: f.fullKey(), Source: at(n), Allowed: f.allowed}
+			l.fail(&ConfigError{Key: f.fullKey(), Source: at(n), Allowed: f.allowed})
+			return
 		}
 		items = append(items, n.Value)
 	}
 	if !f.list(&l.c, items) {
-		return &ConfigError{Key: f.fullKey(), Source: at(seq), Allowed: f.allowed}
+		l.fail(&ConfigError{Key: f.fullKey(), Source: at(seq), Allowed: f.allowed})
+		return
 	}
 	l.origin[f.fullKey()] = at(seq)
-	return nil
 }
 
-// result fills in defaults and validates, naming the source of a bad key.
+// result fills in defaults and validates, naming the source of each bad key,
+// and returns every mistake found. A problem Validate finds with a key that
+// already failed to parse, or that follows from it, is left out.
 func (l *configLoader) result() (Config, error) {
 	c := l.c.withDefaults()
-	if err := c.Validate(); err != nil {
-		var ce *ConfigError
-		if errors.As(err, &ce) && ce.Source == "" {
-			ce.Source = l.origin[ce.Key]
-			if ce.Source == "" && strings.HasPrefix(ce.Key, authBlockKey+".") {
-				ce.Source = l.origin[authBlockKey+".type"] // a key the type requires is missing
-			}
+	for _, ce := range c.problems() {
+		auth := strings.HasPrefix(ce.Key, authBlockKey+".")
+		if l.failed[ce.Key] || auth && l.failed[authBlockKey+".type"] ||
+			ce.Key == configBlockKey+".max_keepalive_connections" && l.failed[configBlockKey+".max_connections"] {
+			continue
 		}
+		ce.Source = l.origin[ce.Key]
+		if ce.Source == "" && auth {
+			ce.Source = l.origin[authBlockKey+".type"] // a key the type requires is missing
+		}
+		l.errs = append(l.errs, ce)
+	}
+	if err := joinConfigErrors(l.errs); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -221,16 +250,25 @@ func settingByKey(table []setting, key string) *setting {
 // unknownConfigKey describes a key not in table, suggesting the closest known
 // one when it is near enough to be a likely typo.
 func unknownConfigKey(table []setting, key string) string {
-	best, bestDist := "", len(key)/3+1
-	for _, f := range table {
-		if d := editDistance(strings.ToLower(key), f.key); d < bestDist {
-			best, bestDist = f.key, d
+	keys := make([]string, len(table))
+	for i := range table {
+		keys[i] = table[i].key
+	}
+	if best := closest(strings.ToLower(key), keys, len(key)/3); best != "" {
+		return "unknown key, did you mean " + best + "?"
+	}
+	return "unknown key"
+}
+
+// closest returns the candidate nearest to s, if at most maxDist edits away.
+func closest(s string, candidates []string, maxDist int) string {
+	best, bestDist := "", maxDist+1
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestDist {
+			best, bestDist = c, d
 		}
 	}
-	if best == "" {
-		return "unknown key"
-	}
-	return "unknown key, did you mean " + best + "?"
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.
