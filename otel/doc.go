@@ -79,11 +79,9 @@
 // caller cannot multiply the series. http.response.status_code is set when a
 // response arrived. error.type is set when the attempt failed: the status
 // code as a string for a response of 400 or more (the semantic conventions
-// count 4xx as failures on the client side), otherwise a short kind of the
-// error — "pool_timeout", "timeout", "canceled", "connection_refused",
-// "connection_reset", "connection_closed", "response_too_large",
-// "client_closed" — or, failing those, the Go type of the error, such as
-// "*net.OpError" or "*net.DNSError".
+// count 4xx as failures on the client side), otherwise warmpool.ErrorKind of
+// the error — "timeout", "refused", "reset", "idle_race", "pool_timeout",
+// "tls", "dns", "closed", … — the module's one classification of failures.
 //
 // The request duration histogram has the boundaries the conventions advise,
 // from 5 ms to 10 s. Connections live longer, so the connection duration has

@@ -47,7 +47,7 @@ func TestRequestDuration(t *testing.T) {
 		key(addr, port, get, status(200)):                          10,
 		key(addr, port, get, status(503), errType("503")):          3,
 		key(addr, port, get, status(404), errType("404")):          1,
-		key(addr, refusedPort, get, errType("connection_refused")): 2,
+		key(addr, refusedPort, get, errType("refused")): 2,
 	}
 	for _, p := range h.DataPoints {
 		n, ok := want[p.Attributes.Equivalent()]
@@ -159,8 +159,8 @@ func TestStats(t *testing.T) {
 		}
 	}
 	closed := sum(t, mustFind(t, rm, "warmpool.connections.closed"), true)
-	if len(closed.DataPoints) != 8 {
-		t.Errorf("warmpool.connections.closed has %d series, want one per close reason, 8", len(closed.DataPoints))
+	if n := len(warmpool.CloseReasonNames()); len(closed.DataPoints) != n {
+		t.Errorf("warmpool.connections.closed has %d series, want one per close reason, %d", len(closed.DataPoints), n)
 	}
 
 	// Close: the connection is counted closed by the client, and its

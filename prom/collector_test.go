@@ -90,6 +90,7 @@ warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s"
 warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="server"} 0
 warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="trim"} 0
 warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="unused"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="learned_idle"} 0
 # HELP warmpool_connections_created_total Connections opened.
 # TYPE warmpool_connections_created_total counter
 warmpool_connections_created_total{server_address="127.0.0.1",server_port="%[1]s"} 1

@@ -62,7 +62,7 @@ warmpool_responses_total{http_response_status_code="503",server_address="127.0.0
 		"127.0.0.1 " + p + " POST 200 ":                               5,
 		"127.0.0.1 " + p + " POST 503 503":                            3,
 		"127.0.0.1 " + p + " POST 429 429":                            1,
-		"127.0.0.1 " + port(t, refused) + " POST  connection_refused": 2,
+		"127.0.0.1 " + port(t, refused) + " POST  refused": 2,
 	}
 	for k, n := range wantCounts {
 		if counts[k] != n {

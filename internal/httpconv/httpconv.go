@@ -5,14 +5,9 @@
 package httpconv
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"syscall"
 
 	"github.com/warmpool/warmpool"
 )
@@ -47,9 +42,11 @@ func Method(m string) string {
 
 // ErrorType is the error.type of an attempt that ended with status (0 for
 // none) and err: "" for a success; the status code for a response of 400 or
-// more, which the conventions count as a failure on the client side; else a
-// short kind of err, or failing one, its Go type. The kinds are few and
-// fixed, so the attribute stays low in cardinality.
+// more, which the conventions count as a failure on the client side; else
+// warmpool.ErrorKind of err ("timeout", "refused", "reset", "idle_race",
+// "pool_timeout", …): few and fixed, so the attribute stays low in
+// cardinality, and the same names the retry policy, the doctor and the CLI
+// use.
 func ErrorType(status int, err error) string {
 	if err == nil {
 		if status >= 400 {
@@ -57,49 +54,7 @@ func ErrorType(status int, err error) string {
 		}
 		return ""
 	}
-	switch {
-	case errors.Is(err, warmpool.ErrPoolTimeout):
-		return "pool_timeout"
-	case errors.Is(err, warmpool.ErrResponseTooLarge):
-		return "response_too_large"
-	case errors.Is(err, warmpool.ErrClosed):
-		return "client_closed"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection_refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return "connection_reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection_closed" // the server closed it mid-exchange
-	}
-	return typeName(err)
-}
-
-// isTimeout reports whether err is a net.Error that timed out, as dial and
-// I/O deadlines are.
-func isTimeout(err error) bool {
-	ne, ok := errors.AsType[net.Error](err)
-	return ok && ne.Timeout()
-}
-
-// typeName is the Go type of err, looking through the wrappers that say
-// nothing of the failure: fmt.Errorf's and *url.Error.
-func typeName(err error) string {
-	for {
-		name := fmt.Sprintf("%T", err)
-		var next error
-		switch name {
-		case "*fmt.wrapError", "*url.Error":
-			next = errors.Unwrap(err)
-		}
-		if next == nil {
-			return name
-		}
-		err = next
-	}
+	return warmpool.ErrorKind(err)
 }
 
 // Count is one named counter of a breakdown.
@@ -109,14 +64,14 @@ type Count struct {
 }
 
 // CloseReasons lists every close reason, zeros included, under the names of
-// warmpool.Hooks.ConnClosed. Exporters report them all so that a rate sees
-// each series from its first increment.
-func CloseReasons(r warmpool.CloseReasons) [8]Count {
-	return [...]Count{
-		{"idle_expiry", r.IdleExpiry}, {"max_age", r.MaxAge}, {"server", r.Server},
-		{"error", r.Error}, {"client", r.Client}, {"trim", r.Trim}, {"other", r.Other},
-		{"unused", r.Unused},
+// warmpool.Hooks.ConnClosed, from warmpool's one table of them. Exporters
+// report them all so that a rate sees each series from its first increment.
+func CloseReasons(r warmpool.CloseReasons) []Count {
+	out := make([]Count, 0, len(warmpool.CloseReasonNames()))
+	for name, n := range r.All() {
+		out = append(out, Count{name, n})
 	}
+	return out
 }
 
 // DialFailureKinds lists every kind of failed dial, zeros included.
