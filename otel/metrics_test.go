@@ -44,10 +44,10 @@ func TestRequestDuration(t *testing.T) {
 	errType := func(s string) attribute.KeyValue { return attribute.String("error.type", s) }
 	key := func(kv ...attribute.KeyValue) attribute.Distinct { s := attribute.NewSet(kv...); return s.Equivalent() }
 	want := map[attribute.Distinct]uint64{
-		key(addr, port, get, status(200)):                          10,
-		key(addr, port, get, status(503), errType("503")):          3,
-		key(addr, port, get, status(404), errType("404")):          1,
-		key(addr, refusedPort, get, errType("refused")): 2,
+		key(addr, port, get, status(200)):                 10,
+		key(addr, port, get, status(503), errType("503")): 3,
+		key(addr, port, get, status(404), errType("404")): 1,
+		key(addr, refusedPort, get, errType("refused")):   2,
 	}
 	for _, p := range h.DataPoints {
 		n, ok := want[p.Attributes.Equivalent()]

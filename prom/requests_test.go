@@ -59,9 +59,9 @@ warmpool_responses_total{http_response_status_code="503",server_address="127.0.0
 	counts := histogramCounts(t, reg, "warmpool_request_duration_seconds")
 	p := port(t, srv.Addr())
 	wantCounts := map[string]uint64{
-		"127.0.0.1 " + p + " POST 200 ":                               5,
-		"127.0.0.1 " + p + " POST 503 503":                            3,
-		"127.0.0.1 " + p + " POST 429 429":                            1,
+		"127.0.0.1 " + p + " POST 200 ":                    5,
+		"127.0.0.1 " + p + " POST 503 503":                 3,
+		"127.0.0.1 " + p + " POST 429 429":                 1,
 		"127.0.0.1 " + port(t, refused) + " POST  refused": 2,
 	}
 	for k, n := range wantCounts {
