@@ -2,6 +2,7 @@ package warmpool
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -9,9 +10,10 @@ import (
 // seen, the figure that showed it, and the setting or code to change.
 type Finding struct {
 	// Rule names the check that fired, stable for alerting and tests:
-	// "server-closed-idle", "unread-bodies", "idle-churn", "max-age-churn",
-	// "pool-waits", "pool-timeouts", "dial-failures", "retry-budget",
-	// "token-failures".
+	// "idle-race", "failed-requests", "server-closed-idle",
+	// "learned-idle-timeout", "goaway-churn", "unused-dials",
+	// "unread-bodies", "idle-churn", "max-age-churn", "pool-waits",
+	// "pool-timeouts", "dial-failures", "retry-budget", "token-failures".
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
 	Host     string   `json:"host"`    // the dialed address ("host:port") it concerns; "" for the whole client
@@ -47,7 +49,7 @@ func (f Finding) String() string {
 // minFailures.
 const (
 	minRequests    = 20
-	minFailures    = 3
+	minFailures    = 1 // any failure is a finding
 	closeShare     = 0.10 // connections closed for one reason, per request
 	serverShare    = 0.05 // connections the server closed idle, per request
 	waitShare      = 0.05 // requests that waited for a connection
@@ -88,10 +90,15 @@ func Diagnose(s Stats, cfg Config) []Finding {
 
 // hostRules run on each host's figures, in the order findings are listed.
 var hostRules = []func(HostStats, Config) (Finding, bool){
+	idleRaceRule,
+	failedRequestsRule,
 	poolTimeoutRule,
 	poolWaitRule,
 	unreadBodyRule,
 	serverClosedRule,
+	learnedIdleRule,
+	goAwayChurnRule,
+	unusedDialsRule,
 	idleChurnRule,
 	maxAgeRule,
 }
@@ -156,14 +163,128 @@ func unreadBodyRule(h HostStats, _ Config) (Finding, bool) {
 
 func serverClosedRule(h HostStats, cfg Config) (Finding, bool) {
 	n, sh := churn(h.ClosedBy.Server, h)
-	if h.Requests < minRequests || n < minCloseCounts || sh < serverShare {
-		return Finding{}, false
+	if h.Protocol == "HTTP/2" || h.Requests < minRequests || n < minCloseCounts || sh < serverShare {
+		return Finding{}, false // over HTTP/2, goAwayChurnRule speaks of it
+	}
+	sev := SeverityWarning
+	if h.FailuresByKind["idle_race"] > 0 {
+		sev = SeverityError // requests are failing because of it
 	}
 	return Finding{
-		Rule: "server-closed-idle", Severity: SeverityWarning, Value: float64(h.ClosedBy.Server),
+		Rule: "server-closed-idle", Severity: sev, Value: float64(h.ClosedBy.Server),
 		Message: fmt.Sprintf("the server closed %d idle connections before keepalive_expiry (%s) ran out, making %s of requests open a new one: its idle timeout is shorter, and a request sent as it closes one can fail",
 			h.ClosedBy.Server, cfg.KeepaliveExpiry, pct(sh)),
 		Fix: "lower keepalive_expiry below the server's idle timeout (or raise the server's)",
+	}, true
+}
+
+// idleRaceRule: requests failed because the server closed the pooled
+// connection they were sent on, idle, as they went out.
+func idleRaceRule(h HostStats, cfg Config) (Finding, bool) {
+	n := h.FailuresByKind["idle_race"]
+	if n == 0 {
+		return Finding{}, false
+	}
+	msg := fmt.Sprintf("%d requests failed because the server closed the idle pooled connection they were sent on (*IdleCloseError): its idle timeout is shorter than keepalive_expiry (%s)",
+		n, cfg.KeepaliveExpiry)
+	fix := "set keepalive_expiry below the server's idle timeout, or send an Idempotency-Key (WithIdempotencyKeys) so such calls are retried"
+	if h.LearnedIdleTimeout > 0 {
+		msg += fmt.Sprintf("; warmpool has since learned it (%s, from the %s) and closes idle connections before it", h.LearnedIdleTimeout, h.LearnedIdleTimeoutFrom)
+		fix = fmt.Sprintf("set keepalive_expiry below %s so that the first requests do not fail either, or send an Idempotency-Key (WithIdempotencyKeys)", h.LearnedIdleTimeout)
+	}
+	return Finding{Rule: "idle-race", Severity: SeverityError, Value: float64(n), Message: msg, Fix: fix}, true
+}
+
+// failedRequestsRule: attempts that failed for any reason the other rules
+// do not name, by kind.
+func failedRequestsRule(h HostStats, _ Config) (Finding, bool) {
+	var parts []string
+	var n int64
+	for _, k := range errorKinds {
+		switch k {
+		case "idle_race", "pool_timeout", "status", "refused", "dns", "tls", "certificate", "token":
+			continue // idleRaceRule, poolTimeoutRule, dialFindings and the token rule name them
+		}
+		if v := h.FailuresByKind[k]; v > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", v, k))
+			n += v
+		}
+	}
+	if n == 0 {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "failed-requests", Severity: SeverityError, Value: float64(n),
+		Message: fmt.Sprintf("%d attempts failed: %s", n, strings.Join(parts, ", ")),
+		Fix:     failureFix(h.FailuresByKind),
+	}, true
+}
+
+// failureFix advises on the most frequent kind of failure.
+func failureFix(by map[string]int64) string {
+	top, most := "", int64(0)
+	for _, k := range errorKinds {
+		if by[k] > most {
+			top, most = k, by[k]
+		}
+	}
+	switch top {
+	case "timeout":
+		return "the server or the network is slower than request_timeout or connection_timeout: find out which, and raise the timeout only if the slowness is expected"
+	case "refused", "dns", "tls", "certificate":
+		return "check the URL, that the server is up, and its certificate"
+	case "reset":
+		return "the server or a proxy broke connections mid-exchange: check its logs and limits; idempotent requests are retried"
+	case "token", "insecure_token":
+		return "check the token source, and send tokens over https"
+	case "closed", "canceled":
+		return "calls were cut short by Close or their own context; nothing to fix in the pool"
+	case "too_large":
+		return "raise max_response_bytes if such answers are expected"
+	}
+	return "look at the errors the calls returned"
+}
+
+// learnedIdleRule: the server's idle timeout, learned, is shorter than
+// keepalive_expiry.
+func learnedIdleRule(h HostStats, cfg Config) (Finding, bool) {
+	if h.LearnedIdleTimeout <= 0 || h.LearnedIdleTimeout >= cfg.KeepaliveExpiry {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "learned-idle-timeout", Severity: SeverityWarning, Value: h.LearnedIdleTimeout.Seconds(),
+		Message: fmt.Sprintf("the server closes connections idle for %s (learned from the %s), less than keepalive_expiry (%s): warmpool closes them first, before reuse",
+			h.LearnedIdleTimeout, h.LearnedIdleTimeoutFrom, cfg.KeepaliveExpiry),
+		Fix: fmt.Sprintf("set keepalive_expiry below %s so that a new process does not have to learn it from a failed or retried request", h.LearnedIdleTimeout),
+	}, true
+}
+
+// goAwayChurnRule: an HTTP/2 server that ends connections (GOAWAY) every
+// few requests, so the pool keeps dialing.
+func goAwayChurnRule(h HostStats, _ Config) (Finding, bool) {
+	n := h.ClosedBy.Server
+	if h.Protocol != "HTTP/2" || n < minCloseCounts || h.Requests < minRequests || h.Requests/n >= 1000 {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "goaway-churn", Severity: SeverityWarning, Value: float64(n),
+		Message: fmt.Sprintf("the server ended %d HTTP/2 connections in %d requests (one every %d): it sends GOAWAY after a number of requests, and each costs a new connection",
+			n, h.Requests, h.Requests/n),
+		Fix: "raise the server's limit of requests per connection (nginx keepalive_requests, envoy max_requests_per_connection)",
+	}, true
+}
+
+// unusedDialsRule: connections dialed and closed without serving a request.
+func unusedDialsRule(h HostStats, _ Config) (Finding, bool) {
+	n := h.ClosedBy.Unused
+	if n < minCloseCounts || share(n, h.Created) < closeShare {
+		return Finding{}, false
+	}
+	return Finding{
+		Rule: "unused-dials", Severity: SeverityWarning, Value: float64(n),
+		Message: fmt.Sprintf("%d of %d connections were dialed and closed without serving a request (%d dials held back and dropped)",
+			n, h.Created, h.DialsAvoided),
+		Fix: "usually bursts of requests racing a connection that was about to free up; if it persists, report it with these figures",
 	}, true
 }
 
@@ -236,11 +357,16 @@ func clientFindings(s Stats, cfg Config) []Finding {
 			Fix: "find why the backend fails; the budget is holding retries back so as not to add to its load",
 		})
 	}
-	if s.TokenFetchFailures > 0 {
+	var tokenFailed int64
+	for _, h := range s.Hosts {
+		tokenFailed += h.FailuresByKind["token"]
+	}
+	if s.TokenFetchFailures > 0 || tokenFailed > 0 {
 		out = append(out, Finding{
-			Rule: "token-failures", Severity: SeverityError, Value: float64(s.TokenFetchFailures),
-			Message: fmt.Sprintf("%d of %d token fetches failed, failing the requests that needed them", s.TokenFetchFailures, s.TokenFetches),
-			Fix:     "check the token source: its credentials, audience and reachability",
+			Rule: "token-failures", Severity: SeverityError, Value: float64(max(s.TokenFetchFailures, tokenFailed)),
+			Message: fmt.Sprintf("%d of %d token fetches failed, and %d requests failed for want of a token (source failing or slower than request_timeout)",
+				s.TokenFetchFailures, s.TokenFetches, tokenFailed),
+			Fix: "check the token source: its credentials, audience and reachability",
 		})
 	}
 	return out

@@ -232,7 +232,7 @@ func TestDiagnoseThresholds(t *testing.T) {
 		{"max age", with(func(h *HostStats) { h.ClosedBy.MaxAge = 10 }), "max-age-churn", "max_connection_age (0s) retired 10 connections, making 10 % of requests open a new one"},
 		{"max age under 10 %", with(func(h *HostStats) { h.ClosedBy.MaxAge = 9 }), "", ""},
 		{"DNS", with(func(h *HostStats) { h.DialFailures.DNS = 3 }), "dial-failures", "3 name lookups failed"},
-		{"DNS, twice", with(func(h *HostStats) { h.DialFailures.DNS = 2 }), "", ""},
+		{"DNS, twice", with(func(h *HostStats) { h.DialFailures.DNS = 2 }), "dial-failures", "2 name lookups failed"}, // any failure is a finding
 		{"connect timeouts", HostStats{DialFailures: DialFailures{Timeout: 4}}, "dial-failures",
 			"4 connection attempts timed out after connection_timeout (10s)"},
 	} {

@@ -28,6 +28,10 @@ type Stats struct {
 
 // HostStats are the pool figures for one dialed address, or the total.
 type HostStats struct {
+	// Protocol is what the host's connections last negotiated: "HTTP/1.1",
+	// "HTTP/2", or "" before the first connection (and in a total).
+	Protocol string
+
 	// Gauges.
 	Open     int64 // connections open: in use + idle
 	InUse    int64 // connections serving at least one request
@@ -122,6 +126,7 @@ func (s Stats) HostNames() []string { return slices.Sorted(maps.Keys(s.Hosts)) }
 
 func (h *hostPool) stats() HostStats {
 	s := HostStats{
+		Protocol:     protoNames[h.proto.Load()],
 		Dialing:      h.dialing.Load(),
 		InFlight:     h.inflight.Load(),
 		Created:      h.created.Load(),
@@ -173,6 +178,8 @@ func (h *hostPool) stats() HostStats {
 	}
 	return s
 }
+
+var protoNames = [...]string{protoUnknown: "", protoHTTP1: "HTTP/1.1", protoHTTP2: "HTTP/2"}
 
 func (s *HostStats) add(o HostStats) {
 	s.Open += o.Open
