@@ -49,7 +49,7 @@ func (f Finding) String() string {
 // minFailures.
 const (
 	minRequests    = 20
-	minFailures    = 1 // any failure is a finding
+	minFailures    = 1    // any failure is a finding
 	closeShare     = 0.10 // connections closed for one reason, per request
 	serverShare    = 0.05 // connections the server closed idle, per request
 	waitShare      = 0.05 // requests that waited for a connection
