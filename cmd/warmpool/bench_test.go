@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // benchCLI runs "warmpool bench args..." in-process.
@@ -140,6 +142,13 @@ func TestBenchEndToEndJSON(t *testing.T) {
 	if dec.More() {
 		t.Error("more than one JSON document on stdout")
 	}
+	// Every field has a definition in the document itself.
+	defs, _ := doc["definitions"].(map[string]any)
+	for _, key := range bench.DefinitionKeys(doc) {
+		if _, ok := defs[key]; !ok {
+			t.Errorf("field %q has no entry in definitions", key)
+		}
+	}
 	// The field names and shape are stable; the values depend on the machine.
 	skeleton, err := json.MarshalIndent(benchSkeleton("", doc), "", "  ")
 	if err != nil {
@@ -149,7 +158,8 @@ func TestBenchEndToEndJSON(t *testing.T) {
 }
 
 // benchMasked are the keys whose values vary from run to run even as strings.
-var benchMasked = map[string]bool{"started_at": true, "url": true, "machine": true, "notes": true, "error_samples": true}
+var benchMasked = map[string]bool{"started_at": true, "url": true, "machine": true, "notes": true, "error_samples": true,
+	"verdict": true, "warmpool_version": true}
 
 // benchSkeleton keeps the keys and structure of a JSON value and the strings
 // that do not depend on the run, zeroes the numbers and masks the rest.

@@ -77,9 +77,14 @@ func TestRunStopsAtRequests(t *testing.T) {
 			t.Errorf("%s: %d requests, %d ok; want exactly %d", mode, m.Requests, m.OK, n)
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "warmpool bench: [1/2] default over http") ||
-		!strings.HasPrefix(lines[1], "warmpool bench: [2/2] warmpool over http") || !strings.Contains(lines[1], "… 37 requests, ") {
+	// Each run ends with a line of its own, which overwrites any status line
+	// before it.
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(progress.String()), "\n") {
+		lines = append(lines, l[strings.LastIndex(l, "\r\033[K")+len("\r\033[K"):])
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "warmpool bench: [1/2] default over http: 37 requests, ") ||
+		!strings.HasPrefix(lines[1], "warmpool bench: [2/2] warmpool over http: 37 requests, ") {
 		t.Errorf("progress: got %q, want a line per run", progress.String())
 	}
 }
