@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/warmpool/warmpool"
@@ -49,6 +50,17 @@ backend, with no access control beyond an optional static token, a throwaway
 self-signed certificate, and knobs that make it sleep or send up to 64 MiB per
 request on anyone's behalf.
 
+It can end keep-alive connections the way production servers do, so a
+client's pool meets their failures on the bench: -idle-timeout closes a
+connection idle that long (uvicorn closes after 5s; on HTTP/1.1 exactly then,
+even as the client is about to reuse it; on HTTP/2 with a GOAWAY first);
+-max-requests-per-conn N ends it after N requests (nginx keepalive_requests:
+"Connection: close" on the Nth HTTP/1.1 answer, a graceful GOAWAY on HTTP/2);
+-reset makes those closes a TCP RST (ECONNRESET) instead of a FIN, as a load
+balancer's are; -keepalive-header advertises the idle timeout in
+"Keep-Alive: timeout=N". GET /stats counts them: closed_idle,
+closed_max_requests, closed_reset, goaways, conn_requests_max.
+
 With -proto tls or tls-h1 the certificate is self-signed, generated at start,
 valid for 127.0.0.1, ::1 and localhost for 24 hours: clients must skip
 verification ("warmpool post -insecure", "warmpool bench -insecure").
@@ -58,6 +70,9 @@ const serveExamples = `Examples:
   warmpool serve
   warmpool serve -addr 127.0.0.1:8443 -proto tls -delay 5ms
   WARMPOOL_TOKEN=s3cret warmpool serve -max-conns 10
+  warmpool serve -idle-timeout 5s -keepalive-header        # like uvicorn
+  warmpool serve -proto tls -max-requests-per-conn 1000    # like nginx
+  warmpool serve -idle-timeout 300ms -reset                # RST idle connections
   curl -s http://127.0.0.1:8080/stats
   warmpool serve -addr 127.0.0.1:8081 -upstream http://127.0.0.1:8080/answer
   curl -s http://127.0.0.1:8081/metrics | grep warmpool_
@@ -76,7 +91,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&opts.Token, "token", "", "bearer `token` that POST /answer requires (default $WARMPOOL_TOKEN; none: no auth). Prefer the variable: flags show in ps")
 	fs.DurationVar(&opts.Delay, "delay", 0, "service time added to every /answer")
 	fs.IntVar(&opts.ResponseBytes, "response-bytes", refserver.DefaultResponseBytes, "size of the /answer body in `bytes`")
-	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 0, "close connections idle this long (0: net/http's default)")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 0, "close connections idle this long, as uvicorn does after 5s (HTTP/2: GOAWAY first; 0: never)")
+	fs.IntVar(&opts.MaxRequestsPerConn, "max-requests-per-conn", 0, "end a connection after `N` requests, as nginx keepalive_requests does (HTTP/2: graceful GOAWAY; 0: no limit)")
+	fs.BoolVar(&opts.ResetIdle, "reset", false, "close the connections that -idle-timeout and -max-requests-per-conn end with a TCP RST instead of a FIN")
+	fs.BoolVar(&opts.KeepAliveTimeoutHeader, "keepalive-header", false, "with -idle-timeout, send \"Keep-Alive: timeout=N\" (whole seconds) on HTTP/1.1 answers")
 	fs.IntVar(&opts.MaxConns, "max-conns", 0, "refuse connections beyond this many open at once (0: no limit)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback -addr (see above for why it is off)")
 	grace := fs.Duration("shutdown-timeout", shutdownTimeout, "bound on the graceful shutdown; connections still busy then are dropped")
@@ -107,10 +125,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"-response-bytes", opts.ResponseBytes < 0},
 		{"-idle-timeout", opts.IdleTimeout < 0},
 		{"-max-conns", opts.MaxConns < 0},
+		{"-max-requests-per-conn", opts.MaxRequestsPerConn < 0},
 	} {
 		if f.bad {
 			return usagef("serve", "%s must not be negative", f.name)
 		}
+	}
+	if opts.ResetIdle && opts.IdleTimeout == 0 && opts.MaxRequestsPerConn == 0 {
+		return usagef("serve", "-reset needs -idle-timeout or -max-requests-per-conn: it changes how they close connections")
+	}
+	if opts.KeepAliveTimeoutHeader && opts.IdleTimeout == 0 {
+		return usagef("serve", "-keepalive-header needs -idle-timeout: it advertises that timeout")
 	}
 	if *grace <= 0 {
 		return usagef("serve", "-shutdown-timeout must be positive")
@@ -152,7 +177,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	srv, err := refserver.New(opts)
 	if err != nil {
-		return fmt.Errorf("warmpool serve: %w", err)
+		return listenError(opts.Addr, err)
 	}
 	served.Store(srv)
 	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics)\n", srv.URL(), opts.Proto)
@@ -180,6 +205,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	st := srv.Stats()
 	fmt.Fprintf(stderr, "warmpool serve: served %d requests on %d connections (peak %d open, %d refused)\n",
 		st.Requests, st.Accepted, st.PeakOpen, st.Refused)
+	if opts.IdleTimeout > 0 || opts.MaxRequestsPerConn > 0 {
+		fmt.Fprintf(stderr, "warmpool serve: closed %d idle connections and %d at max requests (%d GOAWAYs, %d with an RST)\n",
+			st.ClosedIdle, st.ClosedMaxRequests, st.GoAways, st.ClosedReset)
+	}
 	if client != nil {
 		// The server has stopped, so no request can start upstream now; let
 		// those of handlers cut short by a forced close finish or fail.
@@ -189,6 +218,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		reportUpstream(stderr, client)
 	}
 	return err
+}
+
+// listenError explains why the server could not start, in the words of the
+// command line rather than of the package that failed: a busy port names the
+// address and the two ways out.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("warmpool serve: %s is already in use; pick another with -addr 127.0.0.1:0 or stop the other process", addr)
+	}
+	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Op == "listen" {
+		return fmt.Errorf("warmpool serve: cannot listen on %s: %w", addr, oe.Err)
+	}
+	return fmt.Errorf("warmpool serve: %w", err)
 }
 
 // wireMetrics sets opts.Routes to serve GET /metrics and, with an upstream

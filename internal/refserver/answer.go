@@ -108,6 +108,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	if k.close {
 		w.Header().Set("Connection", "close")
+		w.Header().Del("Keep-Alive")
 	}
 	ctx := r.Context()
 	delay := time.Duration(s.delay.Load()) + k.delay

@@ -70,6 +70,28 @@
 // connection accepted while MaxConns are open is closed at once, before any TLS
 // handshake, and counted in Refused only (not in Accepted or Closed).
 //
+// # Behaving like a real server
+//
+// Real servers end keep-alive connections, and a pooled client must cope:
+//
+//   - Options.IdleTimeout closes a connection idle that long (uvicorn: 5 s).
+//     On HTTP/1.1 the close comes exactly then, even if the client is about
+//     to send on it: a client that reuses a connection idle for at least the
+//     timeout reads EOF instead of an answer, the race behind most "server
+//     closed idle connection" errors. On HTTP/2 the server sends a GOAWAY
+//     then and closes a second later.
+//   - Options.MaxRequestsPerConn ends a connection after N requests (nginx's
+//     keepalive_requests, 1000 by default): "Connection: close" on the Nth
+//     HTTP/1.1 answer, a graceful GOAWAY on HTTP/2.
+//   - Options.ResetIdle makes those closes an RST (ECONNRESET), as a load
+//     balancer's or a killed worker's are.
+//   - Options.KeepAliveTimeoutHeader advertises the idle timeout in
+//     "Keep-Alive: timeout=N", so a client can retire connections before it.
+//
+// Stats.ClosedIdle, ClosedMaxRequests, ClosedReset, GoAways and
+// ConnRequestsMax count these server-side, so a test can assert, say, that a
+// client saw no failure although the server ended 10 connections under it.
+//
 // # Restarting
 //
 // A test can Close a server and start a new one on the same address with

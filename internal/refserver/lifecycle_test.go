@@ -100,6 +100,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"negative delay", Options{Delay: -time.Second}},
 		{"negative max conns", Options{MaxConns: -1}},
 		{"negative idle timeout", Options{IdleTimeout: -time.Second}},
+		{"negative max requests per conn", Options{MaxRequestsPerConn: -1}},
+		{"reset without a limit", Options{ResetIdle: true}},
+		{"keep-alive header without idle timeout", Options{KeepAliveTimeoutHeader: true}},
 		{"bad address", Options{Addr: "127.0.0.1:notaport"}},
 	}
 	for _, tt := range tests {

@@ -302,13 +302,15 @@ func TestStatsEndpoint(t *testing.T) {
 		t.Fatalf("decode /stats: %v", err)
 	}
 	for _, k := range []string{"accepted", "open", "peak_open", "closed", "refused", "requests",
-		"executions", "deduplicated", "unauthorized", "in_flight", "protocols"} {
+		"executions", "deduplicated", "unauthorized", "in_flight", "protocols",
+		"closed_idle", "closed_max_requests", "closed_reset", "goaways", "conn_requests_max",
+		"idle_timeout_ms", "max_requests_per_conn"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("/stats lacks %q: %s", k, r.body)
 		}
 	}
-	if len(fields) != 11 {
-		t.Errorf("/stats fields: got %d, want 11: %s", len(fields), r.body)
+	if len(fields) != 18 {
+		t.Errorf("/stats fields: got %d, want 18: %s", len(fields), r.body)
 	}
 	var st Stats
 	if err := json.Unmarshal([]byte(r.body), &st); err != nil {

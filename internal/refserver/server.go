@@ -44,8 +44,31 @@ type Options struct {
 	Delay time.Duration
 	// Token, if non-empty, is the bearer token /answer requires.
 	Token string
-	// IdleTimeout is http.Server.IdleTimeout. Default 0, Go's default.
+	// IdleTimeout closes connections idle this long, as uvicorn does after
+	// 5 s (timeout_keep_alive) and nginx after keepalive_timeout: an
+	// HTTP/1.1 connection is closed exactly then, even if the client is about
+	// to reuse it; an HTTP/2 one (h2 or h2c) is sent a GOAWAY then and closed
+	// a second later at most. It is http.Server.IdleTimeout, which net/http
+	// applies to HTTP/2 too. Default 0: no idle timeout. Counted in
+	// Stats.ClosedIdle.
 	IdleTimeout time.Duration
+	// MaxRequestsPerConn, if > 0, ends a connection after that many requests,
+	// as nginx's keepalive_requests does: on HTTP/1.1 the Nth answer carries
+	// "Connection: close" and the connection closes after it; on HTTP/2 the
+	// Nth answer comes with a GOAWAY, the streams already opened finish, and
+	// the connection closes a second after the last. Counted in
+	// Stats.ClosedMaxRequests and, on HTTP/2, Stats.GoAways.
+	MaxRequestsPerConn int
+	// ResetIdle closes the connections that IdleTimeout and
+	// MaxRequestsPerConn end with a TCP RST instead of a FIN (SO_LINGER 0),
+	// as a load balancer or a crashed worker does: a client reading such a
+	// connection gets ECONNRESET, not EOF. On HTTP/2 the GOAWAY still comes
+	// first. It needs IdleTimeout or MaxRequestsPerConn.
+	ResetIdle bool
+	// KeepAliveTimeoutHeader adds "Keep-Alive: timeout=N" to HTTP/1.1
+	// answers, N being IdleTimeout in whole seconds (at least 1), as servers
+	// that advertise their idle timeout do. It needs IdleTimeout.
+	KeepAliveTimeoutHeader bool
 	// MaxConns, if > 0, caps the connections open at once; an extra
 	// connection is closed as soon as it is accepted and counted as Refused.
 	MaxConns int
@@ -83,6 +106,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.IdleTimeout < 0 {
 		return o, fmt.Errorf("refserver: negative idle timeout %v", o.IdleTimeout)
+	}
+	if o.MaxRequestsPerConn < 0 {
+		return o, fmt.Errorf("refserver: negative max requests per conn %d", o.MaxRequestsPerConn)
+	}
+	if o.ResetIdle && o.IdleTimeout == 0 && o.MaxRequestsPerConn == 0 {
+		return o, errors.New("refserver: reset idle needs an idle timeout or max requests per conn")
+	}
+	if o.KeepAliveTimeoutHeader && o.IdleTimeout == 0 {
+		return o, errors.New("refserver: keep-alive timeout header needs an idle timeout")
 	}
 	if o.MaxConns < 0 {
 		return o, fmt.Errorf("refserver: negative max conns %d", o.MaxConns)
@@ -163,6 +195,7 @@ func New(opts Options) (*Server, error) {
 	if opts.isTLS() {
 		s.url = "https://" + s.addr
 	}
+	ln = &trackListener{Listener: ln, s: s}
 	if opts.MaxConns > 0 {
 		ln = &limitListener{Listener: ln, s: s, max: int64(opts.MaxConns)}
 	}
@@ -183,6 +216,7 @@ func New(opts Options) (*Server, error) {
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		ConnState:         s.connState,
+		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), // silent when Logger is nil
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
@@ -299,6 +333,9 @@ func (s *Server) waitIdle(ctx context.Context) error {
 // connState counts connections. net/http calls it for StateNew synchronously in
 // its accept loop, before the next Accept, which makes limitListener exact.
 func (s *Server) connState(c net.Conn, state http.ConnState) {
+	if tc := tracked(c); tc != nil {
+		tc.setState(state)
+	}
 	switch state {
 	case http.StateNew:
 		s.c.accepted.Add(1)

@@ -36,6 +36,35 @@ type Stats struct {
 	InFlight int64 `json:"in_flight"`
 	// Protocols counts requests by r.Proto ("HTTP/1.1", "HTTP/2.0"). Never nil.
 	Protocols map[string]int64 `json:"protocols"`
+
+	// ClosedIdle counts connections closed by Options.IdleTimeout: HTTP/1.1
+	// ones closed after that long idle, HTTP/2 ones sent a GOAWAY then and
+	// closed when the client hung up or a second later. Part of Closed.
+	ClosedIdle int64 `json:"closed_idle"`
+	// ClosedMaxRequests counts connections closed after serving
+	// Options.MaxRequestsPerConn requests: HTTP/1.1 ones after the answer
+	// carrying "Connection: close", HTTP/2 ones after the GOAWAY and the
+	// streams it let finish. Part of Closed.
+	ClosedMaxRequests int64 `json:"closed_max_requests"`
+	// ClosedReset counts connections of ClosedIdle and ClosedMaxRequests that
+	// were closed with a TCP RST because of Options.ResetIdle.
+	ClosedReset int64 `json:"closed_reset"`
+	// GoAways counts HTTP/2 connections the server told to go away, other than
+	// at Shutdown: at Options.MaxRequestsPerConn (counted as the answer is
+	// sent), on the close=1 knob, and at Options.IdleTimeout (counted at
+	// close).
+	GoAways int64 `json:"goaways"`
+	// ConnRequestsMax is the most requests served on one connection. With
+	// MaxRequestsPerConn N it is N on HTTP/1.1; on HTTP/2 it may exceed N by
+	// the streams the client opened before it read the GOAWAY. The mean is
+	// Requests / Accepted.
+	ConnRequestsMax int64 `json:"conn_requests_max"`
+	// IdleTimeoutMS and MaxRequestsPerConn are the server's limits
+	// (Options.IdleTimeout in milliseconds, Options.MaxRequestsPerConn), 0 for
+	// none, so a reader of /stats can judge the counts above without the
+	// command line.
+	IdleTimeoutMS      int64 `json:"idle_timeout_ms"`
+	MaxRequestsPerConn int64 `json:"max_requests_per_conn"`
 }
 
 // counters are the live values behind Stats; the request path touches only
@@ -44,6 +73,8 @@ type counters struct {
 	accepted, open, peakOpen, closed, refused atomic.Int64
 
 	requests, executions, deduplicated, unauthorized, inFlight atomic.Int64
+
+	closedIdle, closedMaxReqs, resets, goAways, connRequestsMax atomic.Int64
 
 	protocols sync.Map // string -> *atomic.Int64
 }
@@ -80,6 +111,14 @@ func (s *Server) Stats() Stats {
 		Unauthorized: s.c.unauthorized.Load(),
 		InFlight:     s.c.inFlight.Load(),
 		Protocols:    make(map[string]int64),
+
+		ClosedIdle:         s.c.closedIdle.Load(),
+		ClosedMaxRequests:  s.c.closedMaxReqs.Load(),
+		ClosedReset:        s.c.resets.Load(),
+		GoAways:            s.c.goAways.Load(),
+		ConnRequestsMax:    s.c.connRequestsMax.Load(),
+		IdleTimeoutMS:      s.opts.IdleTimeout.Milliseconds(),
+		MaxRequestsPerConn: int64(s.opts.MaxRequestsPerConn),
 	}
 	s.c.protocols.Range(func(k, v any) bool {
 		st.Protocols[k.(string)] = v.(*atomic.Int64).Load()
@@ -92,14 +131,17 @@ func (s *Server) Stats() Stats {
 // measure its own peak.
 func (s *Server) ResetPeak() { s.c.peakOpen.Store(s.c.open.Load()) }
 
-// instrument counts every request, whatever the path.
+// instrument counts every request, whatever the path, and applies the
+// per-connection limits (conns.go).
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.c.requests.Add(1)
 		s.c.inFlight.Add(1)
 		defer s.c.inFlight.Add(-1)
 		s.c.addProto(r.Proto)
+		tc := s.beginRequest(w, r)
 		next.ServeHTTP(w, r)
+		endRequest(tc, w, r)
 	})
 }
 
