@@ -80,10 +80,16 @@ func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
 				t.Fatalf("%d callers failed, first: %v", other, err)
 			}
 			// Warm-up may have served a caller on a freed connection (a
-			// dial held back), so steady state may add up to the callers.
+			// dial held back), so steady state may add up to the callers;
+			// on a loaded machine a caller may find every connection busy
+			// for a moment and dial one more. None may be closed and
+			// reopened, and most requests must reuse a connection.
 			st := srv.Stats()
-			if st.Accepted > callers {
-				t.Errorf("server accepted %d connections for %d callers, want ≤ %d; client stats %+v", st.Accepted, callers, callers, c.Stats().HostStats)
+			if st.Accepted > 2*callers || st.Open != st.Accepted {
+				t.Errorf("server accepted %d connections for %d callers, %d still open; want ≤ %d, all open; client stats %+v", st.Accepted, callers, st.Open, 2*callers, c.Stats().HostStats)
+			}
+			if cs := c.Stats(); cs.Reused < cs.Requests-st.Accepted {
+				t.Errorf("%d of %d requests reused a connection, want all but one per connection (%d)", cs.Reused, cs.Requests, st.Accepted)
 			}
 			if cs := c.Stats(); cs.Closed != 0 {
 				t.Errorf("client closed %d connections after warm-up (%+v), want none", cs.Closed, cs.ClosedBy)

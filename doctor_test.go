@@ -54,7 +54,10 @@ func TestDiagnoseProvoked(t *testing.T) {
 
 		{rule: "server-closed-idle", opts: refserver.Options{IdleTimeout: 20 * time.Millisecond},
 			run: func(t *testing.T, c *Client, srv *refserver.Server) string {
-				callEvery(t, 22, 50*time.Millisecond, false, func() error { return post(c, srv.URL()+"/answer") })
+				// One caller: the client must see each close within the gap
+				// before its next POST, which is not retried; the gap is
+				// wide for a loaded machine.
+				callEvery(t, 22, 100*time.Millisecond, false, func() error { return post(c, srv.URL()+"/answer") })
 				return srv.Addr()
 			}, message: "idle connections before keepalive_expiry (30s) ran out"},
 

@@ -2,6 +2,7 @@ package warmpool
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,6 +50,22 @@ func (l *hookLog) snapshot() (opened, reused int64, closed CloseReasons) {
 		IdleExpiry: m["idle_expiry"], MaxAge: m["max_age"], Server: m["server"], Error: m["error"],
 		Client: m["client"], Trim: m["trim"], Other: m["other"],
 	}
+}
+
+// closes returns a copy of the ConnClosed counts by reason.
+func (l *hookLog) closes() map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.closed)
+}
+
+// closeCalls returns how many times ConnClosed was called.
+func (l *hookLog) closeCalls() int64 {
+	var n int64
+	for _, c := range l.closes() {
+		n += c
+	}
+	return n
 }
 
 func TestHooksCountConnectionsAndRequests(t *testing.T) {
@@ -129,13 +146,18 @@ func TestHooksCloseReasons(t *testing.T) {
 			var log hookLog
 			c := newClient(t, srv, cfg, WithHooks(log.hooks()))
 			n := tc.provoke(t, c, srv)
-			waitFor(t, "every connection to close", 3*time.Second, func() bool { return c.Stats().Closed == n })
+			// Stats counts a close just before its ConnClosed hook runs, so
+			// wait for both: the hook may still be running when Closed is n.
+			waitFor(t, "every connection to close and its ConnClosed hook to return", 3*time.Second, func() bool {
+				return c.Stats().Closed == n && log.closeCalls() == n
+			})
 			_, _, closed := log.snapshot()
 			if st := c.Stats(); closed != st.ClosedBy {
 				t.Errorf("ConnClosed reasons %+v, ClosedBy %+v", closed, st.ClosedBy)
 			}
-			if got := log.closed[tc.reason]; got != n {
-				t.Errorf("ConnClosed(%q) called %d times, want %d (all: %v)", tc.reason, got, n, log.closed)
+			all := log.closes()
+			if got := all[tc.reason]; got != n {
+				t.Errorf("ConnClosed(%q) called %d times, want %d (all: %v)", tc.reason, got, n, all)
 			}
 			waitFor(t, "the server to see them closed", 2*time.Second, func() bool { return srv.Stats().Open == 0 })
 		})

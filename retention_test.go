@@ -59,8 +59,13 @@ func TestDefaultConfigSteadyLoadDoesNotChurn(t *testing.T) {
 			if failed > 0 {
 				t.Fatalf("%d requests failed", failed)
 			}
-			if st := srv.Stats(); st.Accepted != warm {
-				t.Errorf("server accepted %d new connections in steady state (%d requests by %d workers), want 0", st.Accepted-warm, ok, workers)
+			// Churn is a connection closed and another opened. A loaded
+			// machine may start some workers late, so demand can still
+			// grow after the warm-up: new connections then are not churn,
+			// closed ones are.
+			if st := srv.Stats(); st.Open != st.Accepted || st.Accepted > int64(workers)*3/2 {
+				t.Errorf("server accepted %d connections (%d in steady state, %d requests by %d workers), %d still open; want all kept open, at most %d",
+					st.Accepted, st.Accepted-warm, ok, workers, st.Open, workers*3/2)
 			}
 			if cs := c.Stats(); cs.Closed != 0 {
 				t.Errorf("client closed %d connections under steady load (%+v), want 0", cs.Closed, cs.ClosedBy)

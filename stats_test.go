@@ -22,9 +22,12 @@ type statsSampler struct {
 	errs       []string
 }
 
+// sampleStats returns once the sampler took its first sample, so that a
+// starved goroutine on a loaded machine cannot miss the load.
 func sampleStats(c *Client) *statsSampler {
 	s := &statsSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	maxConns := int64(c.Config().MaxConnections)
+	started := make(chan struct{})
 	go func() {
 		defer close(s.done)
 		var prev Stats
@@ -33,6 +36,9 @@ func sampleStats(c *Client) *statsSampler {
 			s.samples++
 			s.check(st, prev, maxConns)
 			prev = st
+			if s.samples == 1 {
+				close(started)
+			}
 			select {
 			case <-s.stop:
 				return
@@ -40,6 +46,7 @@ func sampleStats(c *Client) *statsSampler {
 			}
 		}
 	}()
+	<-started
 	return s
 }
 

@@ -17,10 +17,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const identityPath = "/computeMetadata/v1/instance/service-accounts/default/identity"
 

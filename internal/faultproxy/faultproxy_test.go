@@ -13,10 +13,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
 // echoServer echoes every connection on 127.0.0.1 until the test ends.
 func echoServer(t testing.TB) string {
 	t.Helper()

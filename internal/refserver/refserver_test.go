@@ -11,13 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // newServer starts a server that the test closes when it ends.
 func newServer(t testing.TB, opts Options) *Server {

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warmpool/warmpool"
+)
+
+// errKind names a class of failed request in the summary.
+type errKind string
+
+const (
+	kindStatus      errKind = "status"       // a non-2xx answer (*warmpool.StatusError)
+	kindPoolTimeout errKind = "pool timeout" // warmpool.ErrPoolTimeout
+	kindTimeout     errKind = "timeout"      // request_timeout or -timeout expired
+	kindOther       errKind = "other"        // anything else: refused, reset, TLS, not JSON...
+)
+
+func classify(err error) errKind {
+	if _, ok := errors.AsType[*warmpool.StatusError](err); ok {
+		return kindStatus
+	}
+	switch {
+	case errors.Is(err, warmpool.ErrPoolTimeout):
+		return kindPoolTimeout
+	case errors.Is(err, context.DeadlineExceeded):
+		return kindTimeout
+	}
+	return kindOther
+}
+
+// kindErr is an example error of a kind.
+type kindErr struct {
+	kind errKind
+	err  error
+}
+
+// workerResult is what one worker saw; workers share nothing while running.
+type workerResult struct {
+	sent, ok  int
+	errs      errorCounts
+	codes     map[string]int  // status code → count
+	latencies []time.Duration // of successful requests
+	first     map[errKind]error
+}
+
+func (r *workerResult) record(err error, d time.Duration) {
+	r.sent++
+	if err == nil {
+		r.ok++
+		r.latencies = append(r.latencies, d)
+		return
+	}
+	k := classify(err)
+	r.errs.add(k)
+	if se, ok := errors.AsType[*warmpool.StatusError](err); ok {
+		r.codes[strconv.Itoa(se.StatusCode)]++
+	}
+	if _, seen := r.first[k]; !seen {
+		r.first[k] = err
+	}
+}
+
+// runLoad runs the load of a -n run of cmd, telling stderr what it sends
+// and an example error of each kind that occurred.
+func runLoad(ctx context.Context, cmd string, client *warmpool.Client, f postFlags, stderr io.Writer) summary {
+	fmt.Fprintf(stderr, "warmpool %s: sending %d requests over %d workers to %s\n", cmd, f.n, f.c, redact(f.url))
+	s, firstErrs := load(ctx, client, f)
+	for _, err := range firstErrs {
+		fmt.Fprintf(stderr, "warmpool %s: a %s error: %v\n", cmd, err.kind, withHint(err.err))
+	}
+	return s
+}
+
+// load sends f.n requests over f.c workers until done or ctx ends, and
+// summarizes them with the client's pool figures and the pool doctor's
+// findings. It also returns an example error of each kind seen, in a fixed
+// order of kinds.
+func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, []kindErr) {
+	var next atomic.Int64
+	results := make([]workerResult, f.c)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range results {
+		r := &results[i]
+		r.codes, r.first = map[string]int{}, map[errKind]error{}
+		wg.Go(func() {
+			for first := true; next.Add(1) <= int64(f.n) && ctx.Err() == nil; first = false {
+				if !first && pause(ctx, f.pause) != nil {
+					return
+				}
+				t := time.Now()
+				err := client.PostJSON(ctx, f.url, f.data, nil)
+				r.record(err, time.Since(t))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	s := summary{URL: redact(f.url), Requested: f.n, Workers: f.c, Seconds: elapsed.Seconds()}
+	var latencies []time.Duration
+	first := map[errKind]error{}
+	for _, r := range results {
+		s.Sent += r.sent
+		s.OK += r.ok
+		s.Errors.merge(r.errs)
+		latencies = append(latencies, r.latencies...)
+		for code, n := range r.codes {
+			if s.StatusCodes == nil {
+				s.StatusCodes = map[string]int{}
+			}
+			s.StatusCodes[code] += n
+		}
+		for k, err := range r.first {
+			if _, ok := first[k]; !ok {
+				first[k] = err
+			}
+		}
+	}
+	var firsts []kindErr
+	for _, k := range []errKind{kindStatus, kindPoolTimeout, kindTimeout, kindOther} {
+		if err, ok := first[k]; ok {
+			firsts = append(firsts, kindErr{k, err})
+		}
+	}
+	if elapsed > 0 {
+		s.RequestsPerSecond = float64(s.Sent) / elapsed.Seconds()
+	}
+	s.LatencyP50, s.LatencyP99 = percentiles(latencies)
+	if s.Sent < s.Requested {
+		s.Stopped = "interrupted"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.Stopped = "-timeout reached"
+		}
+	}
+	st := client.Stats()
+	s.Pool = newPoolSummary(st)
+	s.Findings = newFindings(warmpool.Diagnose(st, client.Config()))
+	return s, firsts
+}
+
+// pause waits d, or until ctx ends; it returns ctx's error if ctx ended.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// failure is the error of a run of cmd that was stopped early or had failed
+// requests, nil if every request succeeded.
+func (s summary) failure(cmd string) error {
+	switch {
+	case s.Stopped != "":
+		return fmt.Errorf("warmpool %s: stopped (%s) after %d of %d requests", cmd, s.Stopped, s.Sent, s.Requested)
+	case s.Errors.total() > 0:
+		return fmt.Errorf("warmpool %s: %d of %d requests failed", cmd, s.Errors.total(), s.Sent)
+	}
+	return nil
+}
+
+// summary is the report of a -n run; -format json prints it as is.
+type summary struct {
+	URL               string         `json:"url"` // without query or user info
+	Requested         int            `json:"requested"`
+	Workers           int            `json:"workers"`
+	Sent              int            `json:"sent"`
+	OK                int            `json:"ok"`
+	Errors            errorCounts    `json:"errors"`
+	StatusCodes       map[string]int `json:"status_codes,omitempty"` // non-2xx answers by status
+	Seconds           float64        `json:"seconds"`
+	RequestsPerSecond float64        `json:"requests_per_second"`
+	// Latencies of the successful requests; zero when there is none.
+	LatencyP50 time.Duration `json:"latency_p50_ns"`
+	LatencyP99 time.Duration `json:"latency_p99_ns"`
+	Pool       poolSummary   `json:"pool"`
+	Stopped    string        `json:"stopped,omitempty"` // why fewer than Requested were sent
+	// Findings are the pool doctor's (warmpool.Diagnose), worst first per
+	// host; empty, not null, when the pool is healthy.
+	Findings []finding `json:"findings"`
+}
+
+// errorCounts counts failed requests by kind.
+type errorCounts struct {
+	Status      int `json:"status"`
+	PoolTimeout int `json:"pool_timeout"`
+	Timeout     int `json:"timeout"`
+	Other       int `json:"other"`
+}
+
+func (e *errorCounts) add(k errKind) {
+	switch k {
+	case kindStatus:
+		e.Status++
+	case kindPoolTimeout:
+		e.PoolTimeout++
+	case kindTimeout:
+		e.Timeout++
+	default:
+		e.Other++
+	}
+}
+
+func (e *errorCounts) merge(o errorCounts) {
+	e.Status += o.Status
+	e.PoolTimeout += o.PoolTimeout
+	e.Timeout += o.Timeout
+	e.Other += o.Other
+}
+
+func (e errorCounts) total() int { return e.Status + e.PoolTimeout + e.Timeout + e.Other }
+
+// percentiles returns the nearest-rank p50 and p99 of ds, sorting it.
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	rank := func(p float64) time.Duration {
+		i := int(math.Ceil(p*float64(len(ds)))) - 1
+		return ds[max(i, 0)]
+	}
+	return rank(0.50), rank(0.99)
+}
+
+// writeSummary prints s as one JSON object, or as text for people: the load
+// figures, one line on the pool, with poolDetail the doctor's fuller view of
+// the pool, and the findings.
+func writeSummary(w io.Writer, s summary, format string, poolDetail bool) error {
+	if format == "json" {
+		if s.Findings == nil {
+			s.Findings = []finding{}
+		}
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return fmt.Errorf("warmpool: %w", err)
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "url           %s\n", s.URL)
+	fmt.Fprintf(&b, "requests      %d sent of %d, %d workers, in %s (%.1f req/s)\n",
+		s.Sent, s.Requested, s.Workers, roundDuration(time.Duration(s.Seconds*float64(time.Second))), s.RequestsPerSecond)
+	if s.Stopped != "" {
+		fmt.Fprintf(&b, "stopped       %s\n", s.Stopped)
+	}
+	fmt.Fprintf(&b, "ok            %d\n", s.OK)
+	e := s.Errors
+	fmt.Fprintf(&b, "errors        %d (status %d, pool timeout %d, timeout %d, other %d)\n",
+		e.total(), e.Status, e.PoolTimeout, e.Timeout, e.Other)
+	if len(s.StatusCodes) > 0 {
+		var codes []string
+		for _, code := range slices.Sorted(maps.Keys(s.StatusCodes)) {
+			codes = append(codes, fmt.Sprintf("%s×%d", code, s.StatusCodes[code]))
+		}
+		fmt.Fprintf(&b, "status codes  %s\n", strings.Join(codes, ", "))
+	}
+	if s.OK > 0 {
+		fmt.Fprintf(&b, "latency       p50 %s, p99 %s (successful requests)\n", roundDuration(s.LatencyP50), roundDuration(s.LatencyP99))
+	}
+	p := s.Pool
+	fmt.Fprintf(&b, "connections   %d created, reuse rate %.1f%%, %d open (%d idle) at end, %d pool timeouts\n",
+		p.Created, 100*p.ReuseRate, p.Open, p.Idle, p.PoolTimeouts)
+	if poolDetail {
+		writePoolDetail(&b, p)
+	}
+	writeFindings(&b, s.Findings)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// roundDuration keeps three significant figures or so: 612µs, 2.31ms, 1.52s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
