@@ -47,9 +47,9 @@ func (r *Report) finish() {
 	r.computeRatios()
 	r.Hints = hints(r)
 	for i := range r.Protos {
-		r.Protos[i].Verdict = protoVerdict(&r.Protos[i], r.Partial)
+		r.Protos[i].Verdict = sentence(protoVerdict(&r.Protos[i], r.Partial))
 	}
-	r.Verdict = overallVerdict(r)
+	r.Verdict = sentence(overallVerdict(r))
 }
 
 func newReport(s Settings) *Report {
@@ -87,7 +87,7 @@ func newReport(s Settings) *Report {
 			TokenFetchMs:    ms(s.TokenFetch),
 
 			ServerIdleTimeoutS:       s.ServerIdleTimeout.Seconds(),
-			ServerMaxRequestsPerConn: s.ServerMaxRequests,
+			ServerMaxRequestsPerConn: int64(s.ServerMaxRequests),
 		},
 		WarmpoolVersion: warmpoolVersion(),
 		Hints:           []string{},

@@ -275,3 +275,25 @@ func TestProxiedTargetKeepsServerName(t *testing.T) {
 }
 
 func refTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
+
+func TestRunServerMaxRequests(t *testing.T) {
+	// The server ends each connection after 5 requests: 40 requests need at
+	// least 8 connections in every mode, and the report says so.
+	const n, per = 40, 5
+	modes := []string{ModeTuned, ModeWarmpool}
+	rep := runT(t, Settings{Protos: []string{ProtoHTTP}, Modes: modes, Concurrency: 2, Requests: n, Duration: time.Minute, ServerMaxRequests: per})
+	if got := rep.Settings.ServerMaxRequestsPerConn; got != per {
+		t.Errorf("settings: got %d, want %d", got, per)
+	}
+	for _, mode := range modes {
+		m := modeOf(t, rep, ProtoHTTP, mode)
+		if m.Requests != n || m.ServerAccepted == nil || *m.ServerAccepted < n/per {
+			t.Errorf("%s: %d requests on %v connections; want %d on at least %d", mode, m.Requests, m.ServerAccepted, n, n/per)
+		}
+	}
+	var text strings.Builder
+	WriteText(&text, rep)
+	if !strings.Contains(text.String(), "server: closes a connection after 5 requests\n") {
+		t.Errorf("the report does not state the server's limit:\n%s", text.String())
+	}
+}

@@ -148,7 +148,7 @@ type Settings struct {
 	ServerIdleTimeout time.Duration
 	// ServerMaxRequests makes the in-process server close a connection
 	// after this many requests; zero means no limit. Not with a Target.
-	ServerMaxRequests int64
+	ServerMaxRequests int
 	// Progress, if not nil, receives a line as each run ends, and, every
 	// ProgressEvery while one runs, a status line with the time left, which
 	// the next overwrites (a carriage return, for a terminal).

@@ -142,11 +142,11 @@ func plural(n int64, noun string) string {
 }
 
 // failures lists m's errors by kind, and the status codes of status errors:
-// "500 status: 401×500".
+// "500 status, status codes 401×500".
 func failures(m *ModeResult) string {
 	s := m.Errors.kinds()
 	if len(m.StatusCodes) > 0 {
-		s += ": " + fmtCodes(m.StatusCodes)
+		s += ", status codes " + fmtCodes(m.StatusCodes)
 	}
 	return s
 }
@@ -255,6 +255,14 @@ func overallVerdict(r *Report) string {
 	s := head + over + ", " + strings.Join(parts, "; ")
 	if len(none) > 0 {
 		s += "; no verdict over " + joinAnd(none)
+	}
+	return s + "."
+}
+
+// sentence ends s with a full stop.
+func sentence(s string) string {
+	if strings.HasSuffix(s, ".") {
+		return s
 	}
 	return s + "."
 }
