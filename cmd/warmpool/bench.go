@@ -197,6 +197,9 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	case 0:
 	case 1:
 		s.Target = positional[0]
+		if err := checkURL(s.Target); err != nil {
+			return s, out, &usageError{cmd: "bench", err: err}
+		}
 	default:
 		return s, out, usagef("bench", "want at most one URL, got %d arguments", len(positional))
 	}
