@@ -17,15 +17,6 @@ import (
 	"time"
 )
 
-// WithTokenSourceFor gives the client a token per target origin, for a
-// client that calls several backends each with its own audience (Cloud Run,
-// IAP). newSource is called once per origin ("https://host[:port]", the
-// audience) on first use; each source is cached independently. It overrides
-// WithTokenSource.
-func WithTokenSourceFor(newSource func(audience string) TokenSource) Option {
-	return func(o *options) { o.tokenFor = newSource }
-}
-
 // tokens routes each request to the cached source for its origin.
 type tokens struct {
 	single  *originTokens                     // WithTokenSource: one source for every origin
@@ -96,7 +87,9 @@ func (t *tokens) fetchStats() (fetches, failures int64) {
 	return
 }
 
-// authHeader returns the Authorization header value for a request to u.
+// authHeader returns the Authorization header value for a request to u,
+// fetching the token within ctx, which carries the attempt's
+// request_timeout.
 func (c *Client) authHeader(ctx context.Context, u *url.URL) ([]string, error) {
 	if u.Scheme == "http" && !c.cfg.AllowInsecureToken && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("%w to %s; use https or set allow_insecure_token: true", ErrInsecureToken, u.Host)
@@ -170,31 +163,50 @@ func portOrDefault(u *url.URL) string {
 	return "80"
 }
 
-// attemptHeader returns the header to send req with: req.Header itself; a
-// copy with the client's token set (injected), on an original request or a
-// same-origin redirect whose Authorization is absent or the client's own
-// (ownsAuthorization); or a copy without Authorization, on a redirect that
-// left the original origin.
-func (c *Client) attemptHeader(req *http.Request) (h http.Header, injected bool, err error) {
-	if !redirectKeepsAuth(req) {
-		if _, has := req.Header["Authorization"]; has {
-			h = req.Header.Clone()
-			h.Del("Authorization")
-			return h, false, nil
+// attemptHeader decides the header an attempt of req is sent with; it is
+// the one place that decides Authorization. It returns req.Header itself
+// when nothing changes, or a copy (req is never modified) that has:
+//   - the client's token (injected), when req has no Authorization and is an
+//     original request or a redirect that stayed on the original origin;
+//   - no Authorization at all, on a redirect that left the original origin
+//     (scheme, host and port), whoever set it;
+//   - the default headers (User-Agent, Config.Headers) that req lacks.
+//
+// The token is fetched within ctx, which carries request_timeout.
+func (c *Client) attemptHeader(ctx context.Context, req *http.Request) (h http.Header, injected bool, err error) {
+	var auth []string
+	_, hasAuth := req.Header["Authorization"]
+	dropAuth := hasAuth && !redirectKeepsAuth(req)
+	if c.tokens != nil && !hasAuth && redirectKeepsAuth(req) {
+		if auth, err = c.authHeader(ctx, req.URL); err != nil {
+			return nil, false, err
 		}
+	}
+	missing := 0
+	for k := range c.header {
+		if _, ok := req.Header[k]; !ok {
+			missing++
+		}
+	}
+	if auth == nil && !dropAuth && missing == 0 {
 		return req.Header, false, nil
 	}
-	if c.tokens == nil || !c.ownsAuthorization(req) {
-		return req.Header, false, nil
+	h = make(http.Header, len(req.Header)+missing+1)
+	for k, vv := range req.Header {
+		h[k] = vv // value slices are shared: net/http only reads them
 	}
-	auth, err := c.authHeader(req.Context(), req.URL)
-	if err != nil {
-		return nil, false, err
+	for k, vv := range c.header {
+		if _, ok := h[k]; !ok {
+			h[k] = vv
+		}
 	}
-	if cur := req.Header["Authorization"]; len(cur) == 1 && cur[0] == auth[0] {
-		return req.Header, true, nil
+	if dropAuth {
+		delete(h, "Authorization")
 	}
-	return cloneHeaderWith(req.Header, "Authorization", auth), true, nil
+	if auth != nil {
+		h["Authorization"] = auth
+	}
+	return h, auth != nil, nil
 }
 
 // authBlockKey is the YAML key of the auth block, a sibling of http_client.

@@ -31,8 +31,10 @@ type Client struct {
 
 	dialer   *dialer
 	tr       *http.Transport
-	hc       *http.Client
+	rt       *roundTripper
+	hc       *http.Client // the client Do and the JSON calls use; HTTPClient hands out copies
 	idemKeys bool
+	header   http.Header // default headers: the User-Agent and Config.Headers
 
 	timeoutErr *timeoutError
 	hooks      Hooks
@@ -43,54 +45,14 @@ type Client struct {
 	// Lifecycle: inflight counts requests between begin and end; closing
 	// refuses new ones; drained is signalled when inflight reaches zero
 	// while closing.
-	inflight  atomic.Int64
-	closing   atomic.Bool
-	drained   chan struct{}
-	done      chan struct{} // closed by Close: ends retry waits and the janitor
-	closeOnce sync.Once
-	bg        sync.WaitGroup // background goroutines owned by the client
-}
-
-// Option configures a Client beyond what Config holds: things that are code,
-// not settings.
-type Option func(*options)
-
-type options struct {
-	tokens   TokenSource
-	tokenFor func(audience string) TokenSource
-	logger   *slog.Logger
-	tls      *tls.Config
-	hooks    Hooks
-	idemKeys bool
-}
-
-// WithTokenSource makes the client send "Authorization: Bearer <token>" on
-// every request that has no Authorization header of its own. Sources that
-// are not already a *TokenCache are wrapped in CachedTokenSource, refreshed
-// five minutes before expiry.
-func WithTokenSource(ts TokenSource) Option {
-	return func(o *options) { o.tokens = ts }
-}
-
-// WithLogger sets the logger for lifecycle events and warnings. Nil (the
-// default) means silent. Tokens are never logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.logger = l }
-}
-
-// WithTLSConfig sets the TLS configuration used for https targets, for
-// example to trust a private CA or present a client certificate. It is
-// cloned; MinVersion is raised to TLS 1.2 if lower.
-func WithTLSConfig(cfg *tls.Config) Option {
-	return func(o *options) { o.tls = cfg }
-}
-
-// WithIdempotencyKeys makes PostJSON send a fresh Idempotency-Key header
-// with each call, the same on every attempt of that call. POSTs are then
-// retried like idempotent requests, which is safe against servers that
-// deduplicate by that header.
-func WithIdempotencyKeys() Option {
-	return func(o *options) { o.idemKeys = true }
+	inflight    atomic.Int64
+	calls       atomic.Int64 // calls made (Do, the JSON calls, HTTPClient), each counted once
+	callsFailed atomic.Int64 // of those, calls that ended in an error
+	closing     atomic.Bool
+	drained     chan struct{}
+	done        chan struct{} // closed by Close: ends retry waits and the janitor
+	closeOnce   sync.Once
+	bg          sync.WaitGroup // background goroutines owned by the client
 }
 
 // New builds a Client from cfg. Zero fields of cfg take their defaults (see
@@ -116,10 +78,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		rand:       jitter,
 		idemKeys:   o.idemKeys,
 	}
-	c.budget = budget{percent: cfg.RetryBudgetPercent, perSecond: cfg.RetryBudgetMinPerSecond, start: time.Now()}
+	c.budget = budget{percent: cfg.RetryBudgetPercent, perSecond: cfg.RetryBudgetMinPerSecond, start: c.now()}
 	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
+		c.log = slog.Default()
 	}
+	c.header = defaultHeader(cfg)
 	if o.tokens == nil && o.tokenFor == nil {
 		// No token option: the auth block of the config decides.
 		opt, err := cfg.Auth.Option()
@@ -151,18 +114,26 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 				Interval: max(cfg.ConnectionTimeout/6, time.Second), Count: 3,
 			},
 		},
-		now:        time.Now,
+		now:        c.now,
 		idleExpiry: cfg.KeepaliveExpiry,
 		maxAge:     cfg.MaxConnectionAge,
+		learnIdle:  learnIdleTimeout(cfg),
 		rand:       c.rand,
 		hooks:      &c.hooks,
+		log:        logFunc(c.log),
+		done:       c.done,
 		tls:        tlsCfg,
 		h2c:        cfg.H2C,
 		http2:      cfg.EnableHTTP2 || cfg.H2C,
 		maxConns:   cfg.MaxConnections,
 	}
 	c.tr = newTransport(cfg, c.dialer)
-	c.hc = &http.Client{Transport: &roundTripper{c: c, tr: c.tr}}
+	var next http.RoundTripper = c.tr
+	for _, mw := range o.middleware {
+		next = mw(next)
+	}
+	c.rt = &roundTripper{c: c, next: next}
+	c.hc = &http.Client{Transport: c.rt}
 	c.startJanitor()
 	return c, nil
 }
@@ -214,13 +185,17 @@ func newTransport(cfg Config, d *dialer) *http.Transport {
 // Config returns the configuration in effect, defaults filled in.
 func (c *Client) Config() Config { return c.cfg }
 
-// HTTPClient returns a standard *http.Client that shares this client's pool,
-// token, timeouts, limits and retries, for libraries that take one (SDKs,
-// oauth2, otelhttp). It follows redirects as net/http does; the token is
-// added to the original request and to same-origin redirects, and no
-// Authorization, the client's or the caller's, follows a redirect to another
-// origin (scheme, host and port). Closing the Client closes it too.
-func (c *Client) HTTPClient() *http.Client { return c.hc }
+// HTTPClient returns a new standard *http.Client that shares this client's
+// pool, token, timeouts, limits and retries, for libraries that take one
+// (SDKs, oauth2). Each call returns a new *http.Client: the caller may set its
+// Transport (to wrap it, as otelhttp does), Jar, CheckRedirect or Timeout
+// without changing what Do and the JSON calls use. (To wrap the transport
+// under every call, use WithTransportMiddleware.) It follows redirects as
+// net/http does; the token is added to the original request and to
+// same-origin redirects, and no Authorization, the client's or the caller's,
+// follows a redirect to another origin (scheme, host and port). Closing the
+// Client closes it too.
+func (c *Client) HTTPClient() *http.Client { return &http.Client{Transport: c.rt} }
 
 // Do sends req through the pool: it adds the bearer token unless req has an
 // Authorization header, bounds the attempt by request_timeout (including
@@ -240,34 +215,43 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 }
 
 // PostJSON encodes in as JSON, POSTs it to url with the bearer token, and
-// decodes a 2xx JSON answer into out (out may be nil to discard it).
+// decodes a 2xx JSON answer into out (out may be nil to discard it). It is
+// DoJSON with method POST.
 //
 // A non-2xx answer returns *StatusError; a 2xx that is not JSON returns
 // *ContentTypeError; a body over max_response_bytes returns an error
 // matching ErrResponseTooLarge. In every case the body is drained (bounded)
 // and closed, so the connection goes back to the pool whenever it can.
 func (c *Client) PostJSON(ctx context.Context, url string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("warmpool: encoding request for %s: %w", redactURL(url), err)
+	return c.DoJSON(ctx, http.MethodPost, url, in, out)
+}
+
+// DoJSON sends a request with any method (GET, PUT, PATCH, DELETE, POST…)
+// through the pool, with in encoded as its JSON body (in nil: no body), and
+// decodes a 2xx JSON answer into out (nil: discard it; a 204 or an empty
+// body leaves out untouched). It returns the same errors as PostJSON.
+// Idempotent methods are retried on more faults than POST is (see Do).
+func (c *Client) DoJSON(ctx context.Context, method, url string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("warmpool: encoding request for %s: %w", redactURL(url), err)
+		}
+		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return fmt.Errorf("warmpool: %w", err)
 	}
-	req.Header["Content-Type"] = jsonContentType
-	req.Header["Accept"] = jsonContentType
-	if c.idemKeys {
-		// One key per logical call, the same on every attempt, so a server
-		// that deduplicates runs the POST once however often it is retried.
-		req.Header["Idempotency-Key"] = []string{rand.Text()}
+	if in != nil {
+		req.Header["Content-Type"] = jsonContentType
 	}
-	if c.tokens != nil {
-		auth, err := c.authHeader(ctx, req.URL)
-		if err != nil {
-			return err
-		}
-		req.Header["Authorization"] = auth
+	req.Header["Accept"] = jsonContentType
+	if c.idemKeys && !isIdempotent(req) {
+		// One key per logical call, the same on every attempt, so a server
+		// that deduplicates runs the call once however often it is retried.
+		req.Header["Idempotency-Key"] = []string{rand.Text()}
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -277,6 +261,9 @@ func (c *Client) PostJSON(ctx context.Context, url string, in, out any) error {
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.statusError(req, resp)
+	}
+	if resp.StatusCode == http.StatusNoContent || resp.ContentLength == 0 {
+		return nil
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -292,7 +279,7 @@ func (c *Client) PostJSON(ctx context.Context, url string, in, out any) error {
 	}
 	dec := json.NewDecoder(resp.Body)
 	if err := dec.Decode(out); err != nil {
-		if errors.Is(err, ErrResponseTooLarge) {
+		if errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrClosed) {
 			return err
 		}
 		return fmt.Errorf("warmpool: decoding JSON from %s: %w", redactURL(url), err)
@@ -335,36 +322,27 @@ func drainAndClose(body io.ReadCloser) {
 	body.Close()
 }
 
-// ownsAuthorization reports whether the client may set req's Authorization
-// header: it has none, or it holds the token the client sent to this origin
-// (PostJSON sets it directly; after a 401 the client replaces it).
-func (c *Client) ownsAuthorization(req *http.Request) bool {
-	cur := req.Header["Authorization"]
-	if len(cur) == 0 {
-		return true
-	}
-	a := c.tokens.forURL(req.URL).header.Load()
-	return len(cur) == 1 && a != nil && cur[0] == a.header[0]
-}
-
 // redact removes from b the token sent to u's origin, and any other
 // "Bearer <token>", for bodies that echo request headers.
 func (c *Client) redact(u *url.URL, b []byte) []byte {
 	if c.tokens != nil {
 		if a := c.tokens.forURL(u).header.Load(); a != nil && a.token != "" {
-			b = bytes.ReplaceAll(b, []byte(a.token), []byte("[REDACTED]"))
+			b = bytes.ReplaceAll(b, []byte(a.token), []byte(redactedMark))
 		}
 	}
-	return bearerRE.ReplaceAll(b, []byte("Bearer [REDACTED]"))
+	return bearerRE.ReplaceAll(b, []byte("${1}"+redactedMark))
 }
 
-var bearerRE = regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9\-._~+/]+=*`)
+// bearerRE matches a bearer credential: the scheme and a token-like value of
+// 16 or more characters, so prose such as "missing or invalid bearer token"
+// is left as it is.
+var bearerRE = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9\-._~+/]{16,}=*`)
 
 // redactURL drops user info and query (which may carry credentials).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "<invalid URL>"
+		return "<unparsable URL>"
 	}
 	u.User = nil
 	u.RawQuery = ""

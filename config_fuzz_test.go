@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzParseConfig checks that ParseConfig never panics, that every error is a
-// one-line *ConfigError, and that every Config it returns is complete and
+// *ConfigError or a join of them, one a line, and that every Config it returns is complete and
 // valid, and never prints its token.
 func FuzzParseConfig(f *testing.F) {
 	for _, seed := range []string{
@@ -38,13 +38,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data, "fuzz.yaml")
 		if err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("got error %v (%T), want a *ConfigError", err, err)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("got a multi-line message %q", err)
-			}
+			checkConfigErrors(t, err)
 			return
 		}
 		if err := c.Validate(); err != nil {
@@ -57,6 +51,36 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("the config prints its token %q", tok)
 		}
 	})
+}
+
+// checkConfigErrors fails unless err is a one-line *ConfigError, or joins
+// several, each its own line.
+func checkConfigErrors(t testing.TB, err error) {
+	t.Helper()
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+		if len(list) < 2 {
+			t.Fatalf("got a join of %d errors, want a single one as it is", len(list))
+		}
+	}
+	var lines []string
+	for _, e := range list {
+		if _, ok := e.(*ConfigError); !ok {
+			t.Fatalf("got error %v (%T), want a *ConfigError", e, e)
+		}
+		if strings.Contains(e.Error(), "\n") {
+			t.Fatalf("got a multi-line message %q", e)
+		}
+		lines = append(lines, e.Error())
+	}
+	if got, want := err.Error(), strings.Join(lines, "\n"); got != want {
+		t.Fatalf("got message %q, want %q", got, want)
+	}
+	var first *ConfigError
+	if !errors.As(err, &first) || first != list[0] {
+		t.Fatalf("errors.As found %v, want the first, %v", first, list[0])
+	}
 }
 
 // FuzzParseDuration checks that parseConfigDuration never panics, never returns a

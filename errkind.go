@@ -88,10 +88,23 @@ func ErrorKind(err error) string {
 	return "other"
 }
 
+// errorKinds are the kinds ErrorKind returns, in its order of checks.
+var errorKinds = [...]string{"closed", "status", "content_type", "pool_timeout", "too_large", "insecure_token", "token",
+	"idle_race", "certificate", "tls", "dns", "refused", "canceled", "timeout", "reset", "other"}
+
+const numErrorKinds = len(errorKinds)
+
 // ErrorKinds lists every kind ErrorKind returns, in its order of checks.
-func ErrorKinds() []string {
-	return []string{"closed", "status", "content_type", "pool_timeout", "too_large", "insecure_token", "token",
-		"idle_race", "certificate", "tls", "dns", "refused", "canceled", "timeout", "reset", "other"}
+func ErrorKinds() []string { return append([]string(nil), errorKinds[:]...) }
+
+// errorKindIndex is the position of kind in errorKinds; "other" if unknown.
+func errorKindIndex(kind string) int {
+	for i, k := range errorKinds {
+		if k == kind {
+			return i
+		}
+	}
+	return numErrorKinds - 1
 }
 
 func isCertError(err error) bool {

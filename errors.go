@@ -80,7 +80,7 @@ type TokenError struct {
 }
 
 func (e *TokenError) Error() string {
-	return "warmpool: fetching bearer token from " + e.Source + ": " + e.Err.Error()
+	return "warmpool: fetching bearer token from " + e.Source + ": " + strings.TrimPrefix(e.Err.Error(), "warmpool: ")
 }
 
 func (e *TokenError) Unwrap() error { return e.Err }
@@ -98,21 +98,21 @@ type IdleCloseError struct {
 	Method string
 	URL    string        // without query string or user info
 	Idle   time.Duration // how long the connection had been idle when it was reused
-	// Written reports whether the request had been written when the
-	// connection broke: then it may have reached the server, which is why
-	// a request that is not idempotent was not retried.
-	Written bool
-	Err     error
+	// Idempotent reports whether the request was safe to repeat: then
+	// warmpool's retries ran out; otherwise the request may have reached
+	// the server, so it was not retried.
+	Idempotent bool
+	Err        error // what net/http saw: EOF or a reset
 }
 
 func (e *IdleCloseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "warmpool: %s %s: the server closed the pooled connection as the request was sent on it (reused after %s idle)",
 		e.Method, e.URL, e.Idle.Round(time.Millisecond))
-	if e.Written {
-		fmt.Fprintf(&b, "; the request may have reached the server, so it was not retried (%s is not idempotent)", e.Method)
+	if e.Idempotent {
+		b.WriteString("; retries did not get through")
 	} else {
-		b.WriteString("; nothing reached the server")
+		fmt.Fprintf(&b, "; the request may have reached the server, so it was not retried (%s is not idempotent)", e.Method)
 	}
 	b.WriteString("; fix: set keepalive_expiry below the server's idle timeout, or send an Idempotency-Key (WithIdempotencyKeys) so the call can be retried")
 	if e.Err != nil {

@@ -60,7 +60,45 @@ type RetryInfo struct {
 	Err        error         // of the failed attempt, nil if it got a response
 }
 
-// WithHooks installs pool event hooks; see Hooks for their concurrency.
-func WithHooks(h Hooks) Option {
-	return func(o *options) { o.hooks = h }
+// compose returns hooks that call h's hooks, then o's.
+func (h Hooks) compose(o Hooks) Hooks {
+	return Hooks{
+		ConnOpened:  both(h.ConnOpened, o.ConnOpened),
+		ConnClosed:  both2(h.ConnClosed, o.ConnClosed),
+		ConnReused:  both(h.ConnReused, o.ConnReused),
+		WaitStart:   both(h.WaitStart, o.WaitStart),
+		WaitEnd:     both3(h.WaitEnd, o.WaitEnd),
+		Retry:       both(h.Retry, o.Retry),
+		RequestDone: both(h.RequestDone, o.RequestDone),
+	}
+}
+
+func both[T any](a, b func(T)) func(T) {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return func(v T) { a(v); b(v) }
+}
+
+func both2[T, U any](a, b func(T, U)) func(T, U) {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return func(v T, w U) { a(v, w); b(v, w) }
+}
+
+func both3[T, U, V any](a, b func(T, U, V)) func(T, U, V) {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return func(v T, w U, x V) { a(v, w, x); b(v, w, x) }
 }

@@ -1,11 +1,15 @@
 package warmpool
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
 // startJanitor starts the client's one background goroutine. Each tick it
-// trims idle connections beyond recent demand, retires connections past
-// max_connection_age, and logs stats every stats_log_interval. It exits
-// when Close closes c.done.
+// trims idle connections beyond recent demand, retires idle connections past
+// max_connection_age, and logs stats every stats_log_interval. It exits when
+// Close closes c.done.
 func (c *Client) startJanitor() {
 	// Tick ten times per keepalive_expiry (within 10ms..1s), faster if a
 	// connection age or the stats interval needs it.
@@ -25,13 +29,14 @@ func (c *Client) startJanitor() {
 		defer t.Stop()
 		var logger *statsLogger
 		if c.cfg.StatsLogInterval > 0 {
-			logger = &statsLogger{c: c, every: c.cfg.StatsLogInterval, last: time.Now()}
+			logger = &statsLogger{c: c, every: c.cfg.StatsLogInterval, last: c.now()}
 		}
 		for {
 			select {
 			case <-c.done:
 				return
-			case now := <-t.C:
+			case <-t.C:
+				now := c.now()
 				c.dialer.trimIdle(c.cfg.MaxKeepaliveConnections, slots)
 				if c.cfg.MaxConnectionAge > 0 {
 					c.dialer.retireIdle(now)
@@ -42,4 +47,44 @@ func (c *Client) startJanitor() {
 			}
 		}
 	}()
+}
+
+// trimIdle makes idle retention follow demand: it keeps as many idle
+// connections as requests were in flight at the peak of the last
+// keepalive_expiry, at least keep, and closes the rest, longest idle first.
+// slots is how many ticks make up keepalive_expiry.
+//
+// net/http's MaxIdleConnsPerHost is set to max_connections, so that a steady
+// load at any concurrency up to it never closes a connection only to dial
+// it again (with MaxIdleConnsPerHost = max_keepalive_connections, 32 callers
+// against the default 20 do, TestDefaultConfigSteadyLoadDoesNotChurn); this
+// trim is what makes max_keepalive_connections the idle floor after demand
+// falls.
+func (d *dialer) trimIdle(keep, slots int) {
+	for _, h := range d.hostList() {
+		h.demand = append(h.demand, h.peak.Swap(h.inflight.Load()))
+		if len(h.demand) > slots {
+			h.demand = h.demand[len(h.demand)-slots:]
+		}
+		allowed := int64(keep)
+		for _, p := range h.demand {
+			allowed = max(allowed, p)
+		}
+		var idle []*conn
+		for _, c := range h.connList() {
+			if c.inUse.Load() == 0 {
+				idle = append(idle, c)
+			}
+		}
+		excess := int64(len(idle)) - allowed
+		if excess <= 0 {
+			continue
+		}
+		slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
+		for _, c := range idle[:excess] {
+			if c.claim() {
+				c.closeWith(closeTrim)
+			}
+		}
+	}
 }

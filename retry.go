@@ -49,7 +49,8 @@ const (
 	retryIdempot            // it may have run: idempotent requests only
 )
 
-// classify decides whether an attempt's outcome may be retried.
+// classify decides whether an attempt's outcome may be retried, from the
+// answer's status or from the error's ErrorKind.
 func classify(resp *http.Response, err error) retryClass {
 	if err == nil {
 		switch resp.StatusCode {
@@ -60,13 +61,15 @@ func classify(resp *http.Response, err error) retryClass {
 		}
 		return noRetry
 	}
-	switch {
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrPoolTimeout), errors.Is(err, ErrResponseTooLarge),
-		errors.Is(err, ErrInsecureToken), errors.Is(err, context.Canceled):
+	switch ErrorKind(err) {
+	case "closed", "pool_timeout", "too_large", "insecure_token", "canceled", "certificate", "token":
+		// Settings, the caller, or faults a retry cannot mend (the token
+		// cache shares and backs off failed fetches by itself).
 		return noRetry
-	case isCertError(err):
-		return noRetry
-	case isDialError(err):
+	case "refused", "dns", "tls":
+		return retryAlways // nothing was sent
+	}
+	if isDialError(err) {
 		return retryAlways
 	}
 	return retryIdempot // reset, EOF or timeout after the request may have been sent

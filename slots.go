@@ -3,7 +3,6 @@ package warmpool
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 )
 
@@ -12,22 +11,19 @@ import (
 // has that many request slots; a request takes one before it reaches
 // net/http and gives it back when its body is done. A request that finds
 // them all taken waits up to pool_timeout, then fails with ErrPoolTimeout
-// having sent nothing. Waiting here, rather than in net/http's queue (which
-// has no timeout), keeps pool timeouts from cancelling a request that was
-// being handed a connection, which would cost the connection.
+// having sent nothing. net/http's own queue for MaxConnsPerHost has no
+// timeout: a request in it waits for as long as its context allows, so
+// without the slots pool_timeout could only be had by cancelling requests,
+// which cannot tell a request still waiting from one being handed a
+// connection (TestMaxConnectionsAndPoolTimeout fails without them).
 //
 // HTTP/2 multiplexes requests on a connection, so hosts known to speak it
-// take no slot: net/http's MaxConnsPerHost alone caps their connections.
+// take no slot: net/http's MaxConnsPerHost and the server's stream limit
+// alone decide, and nothing here holds an HTTP/2 request back.
 
-// Protocols a host was last seen to speak.
-const (
-	protoUnknown int32 = iota
-	protoHTTP1
-	protoHTTP2
-)
-
-// acquire takes a request slot for req's host, waiting up to pool_timeout.
-func (st *reqState) acquire(req *http.Request) error {
+// acquire takes a request slot for the attempt's host, waiting up to
+// pool_timeout, or less if ctx (which carries request_timeout) ends first.
+func (st *reqState) acquire(ctx context.Context) error {
 	h := st.host
 	if h.proto.Load() == protoHTTP2 {
 		return nil
@@ -40,7 +36,7 @@ func (st *reqState) acquire(req *http.Request) error {
 	}
 
 	c := st.c
-	start := time.Now()
+	start := c.now()
 	h.waiting.Add(1)
 	if f := c.hooks.WaitStart; f != nil {
 		f(h.addr)
@@ -53,13 +49,13 @@ func (st *reqState) acquire(req *http.Request) error {
 	case <-t.C:
 		h.poolTimeouts.Add(1)
 		err = fmt.Errorf("%w after %s: all %d connections to %s busy", ErrPoolTimeout, c.cfg.PoolTimeout, c.cfg.MaxConnections, h.addr)
-	case <-req.Context().Done():
-		err = context.Cause(req.Context())
+	case <-ctx.Done():
+		err = context.Cause(ctx)
 	case <-c.done:
 		err = ErrClosed
 	}
 	t.Stop()
-	waited := time.Since(start)
+	waited := c.now().Sub(start)
 	h.waiting.Add(-1)
 	h.waits.Add(1)
 	h.waitNanos.Add(int64(waited))
@@ -69,7 +65,7 @@ func (st *reqState) acquire(req *http.Request) error {
 	return err
 }
 
-// releaseSlot gives back the request's slot, if it holds one.
+// releaseSlot gives back the attempt's slot, if it holds one.
 func (st *reqState) releaseSlot() {
 	if st.slot {
 		st.slot = false

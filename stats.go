@@ -14,6 +14,12 @@ type Stats struct {
 	// Hosts holds the same figures per dialed address ("host:port").
 	Hosts map[string]HostStats
 
+	// Calls counts calls made: Do, the JSON calls and requests through
+	// HTTPClient, each once however many attempts it took. HostStats.Requests
+	// counts attempts that got a connection.
+	Calls       int64
+	CallsFailed int64 // calls that ended in an error (not counting non-2xx answers)
+
 	Retries            int64 // attempts after the first, across hosts
 	BudgetRefusals     int64 // retries the retry budget refused
 	TokenFetches       int64 // calls to the token source (through the cache)
@@ -35,8 +41,8 @@ type HostStats struct {
 
 	// Connection counters.
 	Created int64 // connections opened
-	// DialsAvoided counts dials net/http asked for that warmpool held back
-	// and dropped because a connection became free first.
+	// DialsAvoided counts dials net/http asked for that the HTTP/2 dial gate
+	// held back and then dropped: the request got a connection another way.
 	DialsAvoided int64
 	Closed       int64        // connections closed, for any reason
 	ClosedBy     CloseReasons // Closed by reason
@@ -55,6 +61,20 @@ type HostStats struct {
 	// time they waited.
 	Waits    int64
 	WaitTime time.Duration
+
+	// Failures counts attempts that ended in an error (no answer), and
+	// FailuresByKind the same by ErrorKind ("idle_race", "refused",
+	// "reset", "timeout", "pool_timeout", …); nil when there were none.
+	Failures       int64
+	FailuresByKind map[string]int64
+
+	// LearnedIdleTimeout is the server's idle timeout as warmpool learned
+	// it (0: none learned, or learning is off), and LearnedIdleTimeoutFrom
+	// how: "keep-alive header" or "server close". Idle connections are
+	// closed a margin before it (see Config.LearnIdleTimeout). In a total,
+	// the shortest over hosts.
+	LearnedIdleTimeout     time.Duration
+	LearnedIdleTimeoutFrom string
 }
 
 // DialFailures counts failed connection attempts by kind.
@@ -68,18 +88,6 @@ type DialFailures struct {
 
 // Total is the sum over all kinds.
 func (d DialFailures) Total() int64 { return d.Refused + d.Timeout + d.DNS + d.TLS + d.Other }
-
-// CloseReasons counts closed connections by why they closed.
-type CloseReasons struct {
-	IdleExpiry int64 // idle for keepalive_expiry
-	MaxAge     int64 // retired by max_connection_age
-	Server     int64 // the server closed it
-	Error      int64 // a read or write failed
-	Client     int64 // Close or Shutdown
-	Trim       int64 // idle beyond what recent demand needed
-	Other      int64 // closed by net/http otherwise (Connection: close, a body not read to the end)
-	Unused     int64 // closed without ever serving a request (a dial that lost the race to a free connection)
-}
 
 // ReuseRate is the share of requests served on an already used connection,
 // from 0 to 1; 0 when no request was made.
@@ -104,6 +112,8 @@ func (c *Client) Stats() Stats {
 	if c.tokens != nil {
 		s.TokenFetches, s.TokenFetchFailures = c.tokens.fetchStats()
 	}
+	s.Calls = c.calls.Load()
+	s.CallsFailed = c.callsFailed.Load()
 	return s
 }
 
@@ -143,15 +153,23 @@ func (h *hostPool) stats() HostStats {
 	}
 	h.mu.Unlock()
 	s.Idle = s.Open - s.InUse
-	r := &s.ClosedBy
-	for i, p := range []*int64{nil, &r.IdleExpiry, &r.MaxAge, &r.Server, &r.Error, &r.Client, &r.Trim, &r.Other, &r.Unused} {
-		n := h.closed[i].Load()
+	for r := closeUnknown; r < closeReasons; r++ {
+		n := h.closed[r].Load()
 		s.Closed += n
-		if p != nil {
-			*p += n
-		} else {
-			r.Other += n
+		*s.ClosedBy.field(r) += n
+	}
+	for i := range h.failures {
+		if n := h.failures[i].Load(); n > 0 {
+			if s.FailuresByKind == nil {
+				s.FailuresByKind = make(map[string]int64)
+			}
+			s.FailuresByKind[errorKinds[i]] = n
+			s.Failures += n
 		}
+	}
+	if d := time.Duration(h.idle.nanos.Load()); d > 0 {
+		s.LearnedIdleTimeout = d
+		s.LearnedIdleTimeoutFrom = idleSourceNames[h.idle.source.Load()]
 	}
 	return s
 }
@@ -181,13 +199,15 @@ func (s *HostStats) add(o HostStats) {
 	d.DNS += e.DNS
 	d.TLS += e.TLS
 	d.Other += e.Other
-	a, b := &s.ClosedBy, o.ClosedBy
-	a.IdleExpiry += b.IdleExpiry
-	a.MaxAge += b.MaxAge
-	a.Server += b.Server
-	a.Error += b.Error
-	a.Client += b.Client
-	a.Trim += b.Trim
-	a.Other += b.Other
-	a.Unused += b.Unused
+	s.ClosedBy.add(o.ClosedBy)
+	s.Failures += o.Failures
+	for k, n := range o.FailuresByKind {
+		if s.FailuresByKind == nil {
+			s.FailuresByKind = make(map[string]int64)
+		}
+		s.FailuresByKind[k] += n
+	}
+	if o.LearnedIdleTimeout > 0 && (s.LearnedIdleTimeout == 0 || o.LearnedIdleTimeout < s.LearnedIdleTimeout) {
+		s.LearnedIdleTimeout, s.LearnedIdleTimeoutFrom = o.LearnedIdleTimeout, o.LearnedIdleTimeoutFrom
+	}
 }

@@ -3,6 +3,7 @@ package warmpool
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ func (s *statsSampler) check(st, prev Stats, maxConns int64) {
 			s.errorf("%s: Reused %d > Requests %d", host, h.Reused, h.Requests)
 		}
 	}
-	if sum != st.HostStats {
+	if !reflect.DeepEqual(sum, st.HostStats) {
 		s.errorf("per-host sum %+v != total %+v", sum, st.HostStats)
 	}
 	for _, c := range []struct {

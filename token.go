@@ -75,7 +75,19 @@ func (s staticToken) Token(context.Context) (Token, error) {
 }
 
 // tokenFetchTimeout bounds one fetch made on behalf of all waiting callers.
+// No caller waits that long: each waits only as long as its own context
+// allows (a request's request_timeout); the bound only ends a fetch that
+// hangs, so that the next caller can start a new one.
 const tokenFetchTimeout = 30 * time.Second
+
+// After a failed fetch, callers get the same error at once for a hold-off
+// that starts at failHoldOff and doubles with each failure in a row up to
+// maxFailHoldOff, so a token issuer that is down sees a few fetches a
+// second, not one per call.
+const (
+	failHoldOff    = 250 * time.Millisecond
+	maxFailHoldOff = 4 * time.Second
+)
 
 // TokenCache is a TokenSource that calls its underlying source once per token
 // lifetime. Create it with CachedTokenSource.
@@ -102,6 +114,10 @@ type TokenCache struct {
 	failures  int64
 	fetchedAt time.Time // last successful fetch
 	failedAt  time.Time // last failed fetch; refresh-ahead waits a second after it
+	failRun   int       // failures in a row
+	lastErr   error     // the last fetch's error, served until holdUntil
+	holdUntil time.Time
+	name      string // the source, by type, for errors
 }
 
 // rechecker is implemented by sources that are cheap to ask and whose token
@@ -140,14 +156,16 @@ func CachedTokenSource(src TokenSource, refreshBefore time.Duration) *TokenCache
 	if c, ok := src.(*TokenCache); ok && c.refreshBefore == refreshBefore {
 		return c
 	}
-	c := &TokenCache{src: src, refreshBefore: refreshBefore, now: time.Now}
+	c := &TokenCache{src: src, refreshBefore: refreshBefore, now: time.Now, name: sourceName(src)}
 	if r, ok := src.(rechecker); ok {
 		c.recheck = r.recheckInterval()
 	}
 	return c
 }
 
-// Token returns a valid token, fetching one if the cache holds none.
+// Token returns a valid token, fetching one if the cache holds none. It
+// waits for a fetch only as long as ctx allows. Its errors are *TokenError,
+// naming the source and never holding the token.
 func (c *TokenCache) Token(ctx context.Context) (Token, error) {
 	if f := c.fresh.Load(); f != nil && (f.until.IsZero() || c.now().Before(f.until)) {
 		return f.tok, nil
@@ -162,6 +180,13 @@ func (c *TokenCache) Token(ctx context.Context) (Token, error) {
 		c.mu.Unlock()
 		return tok, nil
 	}
+	if c.lastErr != nil && now.Before(c.holdUntil) && c.inflight == nil {
+		// The source failed a moment ago: share that answer rather than
+		// ask again at once.
+		err := c.lastErr
+		c.mu.Unlock()
+		return Token{}, err
+	}
 	f := c.startFetchLocked(ctx)
 	c.mu.Unlock()
 
@@ -172,8 +197,26 @@ func (c *TokenCache) Token(ctx context.Context) (Token, error) {
 		}
 		return f.tok, nil
 	case <-ctx.Done():
-		return Token{}, fmt.Errorf("warmpool: waiting for token: %w", context.Cause(ctx))
+		return Token{}, &TokenError{Source: c.name, Err: fmt.Errorf("no token before the call's deadline: %w", context.Cause(ctx))}
 	}
+}
+
+// sourceName names a token source in errors: by its kind and what it reads,
+// never by anything that could hold the token.
+func sourceName(src TokenSource) string {
+	switch s := src.(type) {
+	case *fileToken:
+		return "file " + s.path
+	case *CommandSource:
+		if len(s.Argv) > 0 {
+			return "command " + s.Argv[0]
+		}
+	case staticToken:
+		return "static token"
+	case *TokenCache:
+		return s.name
+	}
+	return fmt.Sprintf("%T", src)
 }
 
 // refreshDueLocked reports whether the valid cached token should be
@@ -207,6 +250,7 @@ func (c *TokenCache) storeFreshLocked() {
 func (c *TokenCache) Invalidate() {
 	c.mu.Lock()
 	c.tok = Token{}
+	c.lastErr = nil
 	c.fresh.Store(nil)
 	c.mu.Unlock()
 }
@@ -238,11 +282,15 @@ func (c *TokenCache) startFetchLocked(ctx context.Context) *tokenFetch {
 		c.mu.Lock()
 		if err != nil {
 			c.failures++
+			c.failRun++
 			c.failedAt = c.now()
-			f.err = fmt.Errorf("warmpool: fetching token: %w", err)
+			f.err = &TokenError{Source: c.name, Err: err}
+			c.lastErr = f.err
+			c.holdUntil = c.failedAt.Add(min(failHoldOff<<min(c.failRun-1, 8), maxFailHoldOff))
 		} else {
 			c.tok = tok
 			c.fetchedAt = c.now()
+			c.failRun, c.lastErr = 0, nil
 			c.storeFreshLocked()
 			f.tok = tok
 		}

@@ -21,35 +21,45 @@
 //
 // # Metrics
 //
-// Every pool metric has a host label, the dialed address ("host:port"); sum
-// over it for the client's total. Names use the namespace "warmpool" unless
-// WithNamespace says otherwise. Connection states and the request duration
-// buckets follow the OpenTelemetry HTTP client semantic conventions
-// (http.client.open_connections, http.client.request.duration).
+// Every pool metric has the labels server_address and server_port, split
+// from the dialed address ("host:port"); sum over them for the client's
+// total. Names use the namespace "warmpool" unless WithNamespace says
+// otherwise. Label names are those OpenTelemetry's Prometheus exporter gives
+// the attributes of package otel (server.address becomes server_address), so
+// a dashboard reads either exporter's series with the same labels; states,
+// methods, error types and the request duration buckets follow the
+// OpenTelemetry HTTP client semantic conventions.
 //
-//	warmpool_open_connections{host,state="active|idle"}    gauge
-//	warmpool_dialing_connections{host}                      gauge
-//	warmpool_connections_created_total{host}                counter
-//	warmpool_connections_closed_total{host,reason}          counter: idle_expiry, max_age, server, error, client, trim, other, unused
-//	warmpool_dial_failures_total{host,kind}                 counter: refused, timeout, dns, tls, other
-//	warmpool_tls_handshakes_total{host}                     counter
-//	warmpool_tls_handshake_seconds_total{host}              counter
-//	warmpool_requests_total{host}                           counter: attempts that got a connection
-//	warmpool_requests_reused_total{host}                    counter: of those, on a connection that served before
-//	warmpool_requests_in_flight{host}                       gauge
-//	warmpool_requests_waiting{host}                         gauge: waiting for a connection now
-//	warmpool_connection_waits_total{host}                   counter
-//	warmpool_connection_wait_seconds_total{host}            counter
-//	warmpool_pool_timeouts_total{host}                      counter
-//	warmpool_retries_total                                  counter
-//	warmpool_retry_budget_refusals_total                    counter
-//	warmpool_token_fetches_total                            counter
-//	warmpool_token_fetch_failures_total                     counter
+//	warmpool_open_connections{http_connection_state="active|idle"}  gauge
+//	warmpool_dialing_connections                                    gauge
+//	warmpool_connections_created_total                              counter
+//	warmpool_connections_closed_total{warmpool_close_reason}        counter: idle_expiry, max_age, server, error, client, trim, other, unused
+//	warmpool_dial_failures_total{warmpool_dial_failure_kind}        counter: refused, timeout, dns, tls, other
+//	warmpool_tls_handshakes_total                                   counter
+//	warmpool_tls_handshake_seconds_total                            counter
+//	warmpool_attempts_total                                         counter: attempts that got a connection, retries included
+//	warmpool_attempts_reused_total                                  counter: of those, on a connection that served before
+//	warmpool_requests_in_flight                                     gauge
+//	warmpool_requests_waiting                                       gauge: waiting for a connection now
+//	warmpool_connection_waits_total                                 counter
+//	warmpool_connection_wait_seconds_total                          counter
+//	warmpool_pool_timeouts_total                                    counter
+//	warmpool_retries_total                                          counter, without server labels
+//	warmpool_retry_budget_refusals_total                            counter, without server labels
+//	warmpool_token_fetches_total                                    counter, without server labels
+//	warmpool_token_fetch_failures_total                             counter, without server labels
 //
 // and from NewRequestCollector:
 //
-//	warmpool_request_duration_seconds{host,method,code}     histogram, per attempt
-//	warmpool_responses_total{host,code}                     counter
+//	warmpool_request_duration_seconds{http_request_method,http_response_status_code,error_type}  histogram, per attempt
+//	warmpool_responses_total{http_response_status_code}                                          counter
+//
+// Attempts, not calls: warmpool_attempts_total counts every attempt that got
+// a connection (Stats.Requests), a retried call once per attempt. Stats has
+// no count of logical calls, so there is no warmpool_requests_total; the
+// difference is warmpool_retries_total for calls that reached a connection.
+// (Releases before 0.2.0 named it warmpool_requests_total, and had a host
+// label where they now have server_address and server_port.)
 //
 // A connection closed "unused" was dialed but never served a request: it
 // lost the race to a connection that became free first. A steady trickle of
@@ -66,9 +76,12 @@
 package prom
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/httpconv"
 )
 
 // Option configures NewCollector, NewRequestCollector and NewServerCollector.
@@ -110,7 +123,7 @@ type collector struct {
 
 	open, dialing, created, closed, dialFailures           *prometheus.Desc
 	tlsHandshakes, tlsSeconds                              *prometheus.Desc
-	requests, reused, inFlight, waiting                    *prometheus.Desc
+	attempts, reused, inFlight, waiting                    *prometheus.Desc
 	waits, waitSeconds, poolTimeouts                       *prometheus.Desc
 	retries, budgetRefusals, tokenFetches, tokenFetchFails *prometheus.Desc
 }
@@ -119,26 +132,29 @@ type collector struct {
 // at each scrape, adding nothing to c's request path.
 func NewCollector(c *warmpool.Client, opts ...Option) prometheus.Collector {
 	o := newOptions(opts)
+	server := func(name, help string, labels ...string) *prometheus.Desc {
+		return o.desc(name, help, append([]string{"server_address", "server_port"}, labels...)...)
+	}
 	return &collector{
 		client: c,
 
-		open:         o.desc("open_connections", "Connections open now, by state: active (serving a request) or idle.", "host", "state"),
-		dialing:      o.desc("dialing_connections", "Connections being dialed now.", "host"),
-		created:      o.desc("connections_created_total", "Connections opened.", "host"),
-		closed:       o.desc("connections_closed_total", "Connections closed, by reason.", "host", "reason"),
-		dialFailures: o.desc("dial_failures_total", "Failed attempts to open a connection, by kind.", "host", "kind"),
+		open:         server("open_connections", "Connections open now, by state: active (serving a request) or idle.", "http_connection_state"),
+		dialing:      server("dialing_connections", "Connections being dialed now."),
+		created:      server("connections_created_total", "Connections opened."),
+		closed:       server("connections_closed_total", "Connections closed, by reason.", "warmpool_close_reason"),
+		dialFailures: server("dial_failures_total", "Failed attempts to open a connection, by kind.", "warmpool_dial_failure_kind"),
 
-		tlsHandshakes: o.desc("tls_handshakes_total", "Completed TLS handshakes.", "host"),
-		tlsSeconds:    o.desc("tls_handshake_seconds_total", "Time spent in completed TLS handshakes.", "host"),
+		tlsHandshakes: server("tls_handshakes_total", "Completed TLS handshakes."),
+		tlsSeconds:    server("tls_handshake_seconds_total", "Time spent in completed TLS handshakes."),
 
-		requests: o.desc("requests_total", "Request attempts that got a connection.", "host"),
-		reused:   o.desc("requests_reused_total", "Request attempts served on a connection that had served before.", "host"),
-		inFlight: o.desc("requests_in_flight", "Request attempts between sending and their response body being done.", "host"),
-		waiting:  o.desc("requests_waiting", "Request attempts waiting now for a connection, all max_connections being busy.", "host"),
+		attempts: server("attempts_total", "Request attempts that got a connection, retries included."),
+		reused:   server("attempts_reused_total", "Request attempts served on a connection that had served before."),
+		inFlight: server("requests_in_flight", "Request attempts between sending and their response body being done."),
+		waiting:  server("requests_waiting", "Request attempts waiting now for a connection, all max_connections being busy."),
 
-		waits:        o.desc("connection_waits_total", "Request attempts that had to wait for a connection.", "host"),
-		waitSeconds:  o.desc("connection_wait_seconds_total", "Time request attempts spent waiting for a connection.", "host"),
-		poolTimeouts: o.desc("pool_timeouts_total", "Request attempts that gave up waiting for a connection after pool_timeout.", "host"),
+		waits:        server("connection_waits_total", "Request attempts that had to wait for a connection."),
+		waitSeconds:  server("connection_wait_seconds_total", "Time request attempts spent waiting for a connection."),
+		poolTimeouts: server("pool_timeouts_total", "Request attempts that gave up waiting for a connection after pool_timeout."),
 
 		retries:         o.desc("retries_total", "Request attempts after the first."),
 		budgetRefusals:  o.desc("retry_budget_refusals_total", "Retries refused by the retry budget."),
@@ -152,7 +168,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.open, c.dialing, c.created, c.closed, c.dialFailures,
 		c.tlsHandshakes, c.tlsSeconds,
-		c.requests, c.reused, c.inFlight, c.waiting,
+		c.attempts, c.reused, c.inFlight, c.waiting,
 		c.waits, c.waitSeconds, c.poolTimeouts,
 		c.retries, c.budgetRefusals, c.tokenFetches, c.tokenFetchFails,
 	} {
@@ -169,26 +185,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	for host, h := range s.Hosts {
-		gauge(c.open, h.InUse, host, "active")
-		gauge(c.open, h.Idle, host, "idle")
-		gauge(c.dialing, h.Dialing, host)
-		counter(c.created, float64(h.Created), host)
-		for _, r := range closeReasons(h.ClosedBy) {
-			counter(c.closed, float64(r.n), host, r.name)
+	for addr, h := range s.Hosts {
+		host, port := serverLabels(addr)
+		gauge(c.open, h.InUse, host, port, "active")
+		gauge(c.open, h.Idle, host, port, "idle")
+		gauge(c.dialing, h.Dialing, host, port)
+		counter(c.created, float64(h.Created), host, port)
+		for _, r := range httpconv.CloseReasons(h.ClosedBy) {
+			counter(c.closed, float64(r.N), host, port, r.Name)
 		}
-		for _, k := range dialFailureKinds(h.DialFailures) {
-			counter(c.dialFailures, float64(k.n), host, k.name)
+		for _, k := range httpconv.DialFailureKinds(h.DialFailures) {
+			counter(c.dialFailures, float64(k.N), host, port, k.Name)
 		}
-		counter(c.tlsHandshakes, float64(h.TLSHandshakes), host)
-		counter(c.tlsSeconds, h.TLSHandshakeTime.Seconds(), host)
-		counter(c.requests, float64(h.Requests), host)
-		counter(c.reused, float64(h.Reused), host)
-		gauge(c.inFlight, h.InFlight, host)
-		gauge(c.waiting, h.Waiting, host)
-		counter(c.waits, float64(h.Waits), host)
-		counter(c.waitSeconds, h.WaitTime.Seconds(), host)
-		counter(c.poolTimeouts, float64(h.PoolTimeouts), host)
+		counter(c.tlsHandshakes, float64(h.TLSHandshakes), host, port)
+		counter(c.tlsSeconds, h.TLSHandshakeTime.Seconds(), host, port)
+		counter(c.attempts, float64(h.Requests), host, port)
+		counter(c.reused, float64(h.Reused), host, port)
+		gauge(c.inFlight, h.InFlight, host, port)
+		gauge(c.waiting, h.Waiting, host, port)
+		counter(c.waits, float64(h.Waits), host, port)
+		counter(c.waitSeconds, h.WaitTime.Seconds(), host, port)
+		counter(c.poolTimeouts, float64(h.PoolTimeouts), host, port)
 	}
 	counter(c.retries, float64(s.Retries))
 	counter(c.budgetRefusals, float64(s.BudgetRefusals))
@@ -196,25 +213,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.tokenFetchFails, float64(s.TokenFetchFailures))
 }
 
-type named struct {
-	name string
-	n    int64
-}
-
-// closeReasons lists every reason, zeros included, so that rate() sees a
-// series from its first increment. The names are those of Hooks.ConnClosed;
-// TestCloseReasonsCoverEveryField fails when CloseReasons gains a field that
-// is missing here.
-func closeReasons(r warmpool.CloseReasons) [8]named {
-	return [...]named{
-		{"idle_expiry", r.IdleExpiry}, {"max_age", r.MaxAge}, {"server", r.Server},
-		{"error", r.Error}, {"client", r.Client}, {"trim", r.Trim}, {"other", r.Other},
-		{"unused", r.Unused},
+// serverLabels are the server_address and server_port values of a dialed
+// address; server_port is empty when the address has no valid port.
+func serverLabels(addr string) (host, port string) {
+	host, p, ok := httpconv.SplitHost(addr)
+	if !ok {
+		return host, ""
 	}
-}
-
-func dialFailureKinds(d warmpool.DialFailures) [5]named {
-	return [...]named{
-		{"refused", d.Refused}, {"timeout", d.Timeout}, {"dns", d.DNS}, {"tls", d.TLS}, {"other", d.Other},
-	}
+	return host, strconv.Itoa(p)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,6 +25,16 @@ func startServer(t testing.TB, opts refserver.Options) *refserver.Server {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// port is the port of a "127.0.0.1:port" address, as server_port shows it.
+func port(t testing.TB, addr string) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func newClient(t testing.TB, cfg warmpool.Config, opts ...warmpool.Option) *warmpool.Client {
@@ -60,57 +71,57 @@ func mustSend(t testing.TB, c *warmpool.Client, url string, n int) {
 	}
 }
 
-// poolMetrics is the exposition of NewCollector for one host with every
-// counter the test cannot predict at zero; %[1]s is the host.
+// poolMetrics is the exposition of NewCollector for one host on 127.0.0.1
+// with every counter the test cannot predict at zero; %[1]s is the port.
 const poolMetrics = `
 # HELP warmpool_connection_wait_seconds_total Time request attempts spent waiting for a connection.
 # TYPE warmpool_connection_wait_seconds_total counter
-warmpool_connection_wait_seconds_total{host="%[1]s"} 0
+warmpool_connection_wait_seconds_total{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_connection_waits_total Request attempts that had to wait for a connection.
 # TYPE warmpool_connection_waits_total counter
-warmpool_connection_waits_total{host="%[1]s"} 0
+warmpool_connection_waits_total{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_connections_closed_total Connections closed, by reason.
 # TYPE warmpool_connections_closed_total counter
-warmpool_connections_closed_total{host="%[1]s",reason="client"} %[4]d
-warmpool_connections_closed_total{host="%[1]s",reason="error"} 0
-warmpool_connections_closed_total{host="%[1]s",reason="idle_expiry"} 0
-warmpool_connections_closed_total{host="%[1]s",reason="max_age"} 0
-warmpool_connections_closed_total{host="%[1]s",reason="other"} 0
-warmpool_connections_closed_total{host="%[1]s",reason="server"} 0
-warmpool_connections_closed_total{host="%[1]s",reason="trim"} 0
-warmpool_connections_closed_total{host="%[1]s",reason="unused"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="client"} %[4]d
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="error"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="idle_expiry"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="max_age"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="other"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="server"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="trim"} 0
+warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="unused"} 0
 # HELP warmpool_connections_created_total Connections opened.
 # TYPE warmpool_connections_created_total counter
-warmpool_connections_created_total{host="%[1]s"} 1
+warmpool_connections_created_total{server_address="127.0.0.1",server_port="%[1]s"} 1
 # HELP warmpool_dial_failures_total Failed attempts to open a connection, by kind.
 # TYPE warmpool_dial_failures_total counter
-warmpool_dial_failures_total{host="%[1]s",kind="dns"} 0
-warmpool_dial_failures_total{host="%[1]s",kind="other"} 0
-warmpool_dial_failures_total{host="%[1]s",kind="refused"} 0
-warmpool_dial_failures_total{host="%[1]s",kind="timeout"} 0
-warmpool_dial_failures_total{host="%[1]s",kind="tls"} 0
+warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="dns"} 0
+warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="other"} 0
+warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="refused"} 0
+warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="timeout"} 0
+warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="tls"} 0
 # HELP warmpool_dialing_connections Connections being dialed now.
 # TYPE warmpool_dialing_connections gauge
-warmpool_dialing_connections{host="%[1]s"} 0
+warmpool_dialing_connections{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_open_connections Connections open now, by state: active (serving a request) or idle.
 # TYPE warmpool_open_connections gauge
-warmpool_open_connections{host="%[1]s",state="active"} 0
-warmpool_open_connections{host="%[1]s",state="idle"} %[5]d
+warmpool_open_connections{http_connection_state="active",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_open_connections{http_connection_state="idle",server_address="127.0.0.1",server_port="%[1]s"} %[5]d
 # HELP warmpool_pool_timeouts_total Request attempts that gave up waiting for a connection after pool_timeout.
 # TYPE warmpool_pool_timeouts_total counter
-warmpool_pool_timeouts_total{host="%[1]s"} 0
+warmpool_pool_timeouts_total{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_requests_in_flight Request attempts between sending and their response body being done.
 # TYPE warmpool_requests_in_flight gauge
-warmpool_requests_in_flight{host="%[1]s"} 0
-# HELP warmpool_requests_reused_total Request attempts served on a connection that had served before.
-# TYPE warmpool_requests_reused_total counter
-warmpool_requests_reused_total{host="%[1]s"} %[3]d
-# HELP warmpool_requests_total Request attempts that got a connection.
-# TYPE warmpool_requests_total counter
-warmpool_requests_total{host="%[1]s"} %[2]d
+warmpool_requests_in_flight{server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_attempts_reused_total Request attempts served on a connection that had served before.
+# TYPE warmpool_attempts_reused_total counter
+warmpool_attempts_reused_total{server_address="127.0.0.1",server_port="%[1]s"} %[3]d
+# HELP warmpool_attempts_total Request attempts that got a connection, retries included.
+# TYPE warmpool_attempts_total counter
+warmpool_attempts_total{server_address="127.0.0.1",server_port="%[1]s"} %[2]d
 # HELP warmpool_requests_waiting Request attempts waiting now for a connection, all max_connections being busy.
 # TYPE warmpool_requests_waiting gauge
-warmpool_requests_waiting{host="%[1]s"} 0
+warmpool_requests_waiting{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_retries_total Request attempts after the first.
 # TYPE warmpool_retries_total counter
 warmpool_retries_total 0
@@ -119,10 +130,10 @@ warmpool_retries_total 0
 warmpool_retry_budget_refusals_total 0
 # HELP warmpool_tls_handshake_seconds_total Time spent in completed TLS handshakes.
 # TYPE warmpool_tls_handshake_seconds_total counter
-warmpool_tls_handshake_seconds_total{host="%[1]s"} 0
+warmpool_tls_handshake_seconds_total{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_tls_handshakes_total Completed TLS handshakes.
 # TYPE warmpool_tls_handshakes_total counter
-warmpool_tls_handshakes_total{host="%[1]s"} 0
+warmpool_tls_handshakes_total{server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_token_fetch_failures_total Calls to the token source that failed.
 # TYPE warmpool_token_fetch_failures_total counter
 warmpool_token_fetch_failures_total 0
@@ -138,13 +149,13 @@ func TestCollectorExportsStats(t *testing.T) {
 	reg.MustRegister(NewCollector(c))
 
 	mustSend(t, c, srv.URL()+"/answer", 10)
-	want := fmt.Sprintf(poolMetrics, srv.Addr(), 10, 9, 0, 1)
+	want := fmt.Sprintf(poolMetrics, port(t, srv.Addr()), 10, 9, 0, 1)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Errorf("after 10 requests:\n%v", err)
 	}
 
 	c.Close()
-	want = fmt.Sprintf(poolMetrics, srv.Addr(), 10, 9, 1, 0)
+	want = fmt.Sprintf(poolMetrics, port(t, srv.Addr()), 10, 9, 1, 0)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Errorf("after Close:\n%v", err)
 	}
@@ -191,12 +202,12 @@ func TestOptions(t *testing.T) {
 	}
 	reg.MustRegister(NewCollector(a, opts("a")...), NewCollector(b, opts("b")...))
 	want := fmt.Sprintf(`
-# HELP frontend_requests_total Request attempts that got a connection.
-# TYPE frontend_requests_total counter
-frontend_requests_total{client="a",host="%[1]s"} 2
-frontend_requests_total{client="b",host="%[1]s"} 3
-`, srv.Addr())
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "frontend_requests_total"); err != nil {
+# HELP frontend_attempts_total Request attempts that got a connection, retries included.
+# TYPE frontend_attempts_total counter
+frontend_attempts_total{client="a",server_address="127.0.0.1",server_port="%[1]s"} 2
+frontend_attempts_total{client="b",server_address="127.0.0.1",server_port="%[1]s"} 3
+`, port(t, srv.Addr()))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "frontend_attempts_total"); err != nil {
 		t.Error(err)
 	}
 
@@ -237,8 +248,8 @@ func TestScrapeUnderLoad(t *testing.T) {
 		}
 		select {
 		case <-done:
-			if got := testutil.ToFloat64(reqs.responses.WithLabelValues(srv.Addr(), "200")); got != workers*perWorker {
-				t.Errorf("responses_total{code=200} = %v, want %d", got, workers*perWorker)
+			if got := testutil.ToFloat64(reqs.responses.WithLabelValues("127.0.0.1", port(t, srv.Addr()), "200")); got != workers*perWorker {
+				t.Errorf("responses_total{http_response_status_code=200} = %v, want %d", got, workers*perWorker)
 			}
 			return
 		default:

@@ -45,16 +45,16 @@ func Example() {
 	}
 	for _, mf := range mfs {
 		switch mf.GetName() {
-		case "warmpool_connections_created_total", "warmpool_requests_reused_total", "warmpool_responses_total":
+		case "warmpool_connections_created_total", "warmpool_attempts_reused_total", "warmpool_responses_total":
 			fmt.Println(mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue())
 		case "warmpool_request_duration_seconds":
 			fmt.Println(mf.GetName(), "count", mf.GetMetric()[0].GetHistogram().GetSampleCount())
 		}
 	}
 	// Output:
+	// warmpool_attempts_reused_total 2
 	// warmpool_connections_created_total 1
 	// warmpool_request_duration_seconds count 3
-	// warmpool_requests_reused_total 2
 	// warmpool_responses_total 3
 }
 
@@ -91,11 +91,12 @@ func ExampleHandler() {
 		if strings.HasPrefix(line, "warmpool_server_connections_accepted_total") ||
 			strings.HasPrefix(line, "warmpool_server_requests_total") ||
 			strings.HasPrefix(line, "warmpool_connections_created_total") {
-			fmt.Print(strings.ReplaceAll(line, srv.Addr(), "127.0.0.1:PORT"))
+			_, port, _ := strings.Cut(srv.Addr(), ":")
+			fmt.Print(strings.ReplaceAll(line, `"`+port+`"`, `"PORT"`))
 		}
 	}
 	// Output:
-	// warmpool_connections_created_total{host="127.0.0.1:PORT"} 1
+	// warmpool_connections_created_total{server_address="127.0.0.1",server_port="PORT"} 1
 	// warmpool_server_connections_accepted_total 1
 	// warmpool_server_requests_total 3
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/httpconv"
 )
 
 // DefaultBuckets are the upper bounds, in seconds, of the request duration
@@ -31,16 +32,16 @@ func NewRequestCollector(opts ...Option) *RequestCollector {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace:   o.namespace,
 			Name:        "request_duration_seconds",
-			Help:        "Duration of request attempts, from sending until the response body was done; code is \"error\" for attempts that got no response.",
+			Help:        "Duration of request attempts, from sending until the response body was done; error_type is set for failures: the status code from 400 up, else a kind of error.",
 			ConstLabels: o.constLabels,
 			Buckets:     o.buckets,
-		}, []string{"host", "method", "code"}),
+		}, []string{"server_address", "server_port", "http_request_method", "http_response_status_code", "error_type"}),
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace:   o.namespace,
 			Name:        "responses_total",
 			Help:        "Responses received, by status code, retried attempts included.",
 			ConstLabels: o.constLabels,
-		}, []string{"host", "code"}),
+		}, []string{"server_address", "server_port", "http_response_status_code"}),
 	}
 }
 
@@ -53,13 +54,17 @@ func (r *RequestCollector) Hooks() warmpool.Hooks {
 
 // observe records one finished attempt. It is called concurrently, from the
 // goroutines that finish requests.
+// An attempt without a response has an empty http_response_status_code,
+// which Prometheus treats as no label.
 func (r *RequestCollector) observe(info warmpool.RequestInfo) {
-	code := "error"
+	host, port := serverLabels(info.Host)
+	code := ""
 	if info.StatusCode != 0 {
 		code = statusCode(info.StatusCode)
-		r.responses.WithLabelValues(info.Host, code).Inc()
+		r.responses.WithLabelValues(host, port, code).Inc()
 	}
-	r.duration.WithLabelValues(info.Host, method(info.Method), code).Observe(info.Duration.Seconds())
+	r.duration.WithLabelValues(host, port, httpconv.Method(info.Method), code,
+		httpconv.ErrorType(info.StatusCode, info.Err)).Observe(info.Duration.Seconds())
 }
 
 // Describe implements prometheus.Collector.
@@ -72,19 +77,6 @@ func (r *RequestCollector) Describe(ch chan<- *prometheus.Desc) {
 func (r *RequestCollector) Collect(ch chan<- prometheus.Metric) {
 	r.duration.Collect(ch)
 	r.responses.Collect(ch)
-}
-
-// method bounds the method label to the standard methods, mapping others to
-// "_OTHER" as the OpenTelemetry conventions do, so a caller cannot blow up
-// the series count.
-func method(m string) string {
-	switch m {
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
-		return m
-	case "":
-		return "GET" // net/http's meaning of an empty method
-	}
-	return "_OTHER"
 }
 
 // codes holds the label of every valid status code, so that observe does not

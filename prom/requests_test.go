@@ -48,20 +48,21 @@ func TestRequestCollector(t *testing.T) {
 	want := fmt.Sprintf(`
 # HELP warmpool_responses_total Responses received, by status code, retried attempts included.
 # TYPE warmpool_responses_total counter
-warmpool_responses_total{code="200",host="%[1]s"} 5
-warmpool_responses_total{code="429",host="%[1]s"} 1
-warmpool_responses_total{code="503",host="%[1]s"} 3
-`, srv.Addr())
+warmpool_responses_total{http_response_status_code="200",server_address="127.0.0.1",server_port="%[1]s"} 5
+warmpool_responses_total{http_response_status_code="429",server_address="127.0.0.1",server_port="%[1]s"} 1
+warmpool_responses_total{http_response_status_code="503",server_address="127.0.0.1",server_port="%[1]s"} 3
+`, port(t, srv.Addr()))
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "warmpool_responses_total"); err != nil {
 		t.Error(err)
 	}
 
 	counts := histogramCounts(t, reg, "warmpool_request_duration_seconds")
+	p := port(t, srv.Addr())
 	wantCounts := map[string]uint64{
-		srv.Addr() + " POST 200": 5,
-		srv.Addr() + " POST 503": 3,
-		srv.Addr() + " POST 429": 1,
-		refused + " POST error":  2,
+		"127.0.0.1 " + p + " POST 200 ":                               5,
+		"127.0.0.1 " + p + " POST 503 503":                            3,
+		"127.0.0.1 " + p + " POST 429 429":                            1,
+		"127.0.0.1 " + port(t, refused) + " POST  connection_refused": 2,
 	}
 	for k, n := range wantCounts {
 		if counts[k] != n {
@@ -73,8 +74,9 @@ warmpool_responses_total{code="503",host="%[1]s"} 3
 	}
 }
 
-// histogramCounts maps "host method code" to the sample count of each
-// series of the histogram family name.
+// histogramCounts maps "server_address server_port http_request_method
+// http_response_status_code error_type" to the sample count of each series of
+// the histogram family name.
 func histogramCounts(t testing.TB, g prometheus.Gatherer, name string) map[string]uint64 {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -88,7 +90,9 @@ func histogramCounts(t testing.TB, g prometheus.Gatherer, name string) map[strin
 		}
 		for _, m := range mf.GetMetric() {
 			l := labels(m)
-			counts[l["host"]+" "+l["method"]+" "+l["code"]] = m.GetHistogram().GetSampleCount()
+			key := strings.Join([]string{l["server_address"], l["server_port"], l["http_request_method"],
+				l["http_response_status_code"], l["error_type"]}, " ")
+			counts[key] = m.GetHistogram().GetSampleCount()
 			if b := m.GetHistogram().GetBucket(); len(b) != 3 {
 				t.Errorf("%d buckets, want the 3 of WithBuckets", len(b))
 			}
@@ -105,14 +109,7 @@ func labels(m *dto.Metric) map[string]string {
 	return l
 }
 
-func TestLabelValues(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"GET", "GET"}, {"POST", "POST"}, {"", "GET"}, {"PROPFIND", "_OTHER"}, {"get", "_OTHER"},
-	} {
-		if got := method(tc.in); got != tc.want {
-			t.Errorf("method(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
+func TestStatusCodeLabel(t *testing.T) {
 	for _, tc := range []struct {
 		in   int
 		want string

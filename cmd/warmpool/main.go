@@ -15,9 +15,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
+	"github.com/warmpool/warmpool"
 	_ "github.com/warmpool/warmpool/gcp" // auth type gcp in -config files
 )
 
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(rest) > 0 {
 			return &usageError{cmd: cmd, err: fmt.Errorf("unexpected arguments %q", rest)}
 		}
-		fmt.Fprintln(stdout, version())
+		fmt.Fprintln(stdout, "warmpool", warmpool.BuildVersion())
 		return nil
 	case "help", "-h", "-help", "--help":
 		if cmd != "help" || len(rest) == 0 {
@@ -150,20 +150,6 @@ func report(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, err)
-}
-
-// version describes the binary from its build info.
-func version() string {
-	v, rev, goVersion := "(unknown)", "", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v, goVersion = bi.Main.Version, bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				rev = " " + s.Value
-			}
-		}
-	}
-	return fmt.Sprintf("warmpool %s%s %s", v, rev, goVersion)
 }
 
 // command is one subcommand's flags and help.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,9 +128,9 @@ func TestIdleTimeoutHTTP2(t *testing.T) {
 	}
 }
 
-// TestMaxRequestsPerConnHTTP1 sends requests one by one: every Nth answer
-// carries "Connection: close" and the next request goes out on a new
-// connection, with or without an RST on the old one.
+// TestMaxRequestsPerConnHTTP1 sends requests one by one: the Nth answer on
+// each connection carries "Connection: close" and the connection closes,
+// with or without an RST.
 func TestMaxRequestsPerConnHTTP1(t *testing.T) {
 	const limit, n = 100, 250
 	for _, reset := range []bool{false, true} {
@@ -137,31 +138,41 @@ func TestMaxRequestsPerConnHTTP1(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, Options{MaxRequestsPerConn: limit, ResetIdle: reset})
 			c := newClient(t, s, modeH1, true)
-			var closes []int
+			// Count requests per client connection, whichever connection the
+			// transport picks: exactly the limit-th on each must close it.
+			perConn := make(map[net.Conn]int)
+			closes := 0
 			for i := 1; i <= n; i++ {
-				req, _ := http.NewRequest(http.MethodPost, s.URL()+"/answer", strings.NewReader(`{}`))
+				var conn net.Conn
+				trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { conn = info.Conn }}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+					http.MethodPost, s.URL()+"/answer", strings.NewReader(`{}`))
 				resp, err := c.Do(req)
 				if err != nil {
 					t.Fatalf("request %d: %v", i, err)
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				perConn[conn]++
+				if got, want := resp.Close, perConn[conn] == limit; got != want {
+					t.Fatalf("request %d, number %d on its connection: Connection: close %v, want %v", i, perConn[conn], got, want)
+				}
 				if resp.Close {
-					closes = append(closes, i)
+					closes++
 				}
 			}
-			if want := []int{100, 200}; fmt.Sprint(closes) != fmt.Sprint(want) {
-				t.Errorf("answers with Connection: close: got %v, want %v", closes, want)
+			if closes != n/limit {
+				t.Errorf("answers with Connection: close: got %d, want %d", closes, n/limit)
 			}
-			waitFor(t, "ClosedMaxRequests == 2", func() bool { return s.Stats().ClosedMaxRequests == 2 })
+			waitFor(t, "ClosedMaxRequests == closes", func() bool { return s.Stats().ClosedMaxRequests == int64(closes) })
 			wantReset := int64(0)
 			if reset {
-				wantReset = 2
+				wantReset = int64(closes)
 			}
 			st := s.Stats()
-			if st.Accepted != 3 || st.Requests != n || st.ConnRequestsMax != limit || st.GoAways != 0 || st.ClosedReset != wantReset || st.MaxRequestsPerConn != limit {
-				t.Errorf("Accepted, Requests, ConnRequestsMax, GoAways, ClosedReset, MaxRequestsPerConn: got %d, %d, %d, %d, %d, %d, want 3, %d, %d, 0, %d, %d",
-					st.Accepted, st.Requests, st.ConnRequestsMax, st.GoAways, st.ClosedReset, st.MaxRequestsPerConn, n, limit, wantReset, limit)
+			if st.Accepted != int64(len(perConn)) || st.Requests != n || st.ConnRequestsMax != limit || st.GoAways != 0 || st.ClosedReset != wantReset || st.MaxRequestsPerConn != limit {
+				t.Errorf("Accepted, Requests, ConnRequestsMax, GoAways, ClosedReset, MaxRequestsPerConn: got %d, %d, %d, %d, %d, %d, want %d, %d, %d, 0, %d, %d",
+					st.Accepted, st.Requests, st.ConnRequestsMax, st.GoAways, st.ClosedReset, st.MaxRequestsPerConn, len(perConn), n, limit, wantReset, limit)
 			}
 		})
 	}
@@ -254,5 +265,44 @@ func TestCloseKnobGoAway(t *testing.T) {
 	post(t, c, s.URL()+"/answer", `{}`)
 	if st := s.Stats(); st.GoAways != 1 || st.Accepted != 2 || st.ClosedMaxRequests != 0 {
 		t.Errorf("GoAways, Accepted, ClosedMaxRequests: got %d, %d, %d, want 1, 2, 0", st.GoAways, st.Accepted, st.ClosedMaxRequests)
+	}
+}
+
+// TestIdleTimeoutRaceReproduced is the production failure IdleTimeout exists
+// for: a plain net/http client whose own idle timeout (30s) exceeds the
+// server's sends bursts exactly IdleTimeout apart, reuses connections the
+// server is closing at that moment, and gets EOF or ECONNRESET on a POST it
+// may not retry. The server counts the idle closes behind the failures.
+func TestIdleTimeoutRaceReproduced(t *testing.T) {
+	const idle, burst, maxBursts = 200 * time.Millisecond, 16, 10
+	s := newServer(t, Options{IdleTimeout: idle})
+	tr := &http.Transport{IdleConnTimeout: 30 * time.Second, MaxIdleConnsPerHost: burst}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var failures atomic.Int64
+	var firstErr atomic.Pointer[error]
+	bursts := 0
+	for bursts < maxBursts && failures.Load() == 0 {
+		if bursts > 0 {
+			time.Sleep(idle)
+		}
+		bursts++
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Go(func() {
+				if _, err := tryPost(context.Background(), c, s.URL()+"/answer", `{}`); err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if failures.Load() == 0 {
+		t.Fatalf("no client failure in %d bursts %v apart; server closed %d connections idle", bursts, idle, s.Stats().ClosedIdle)
+	}
+	t.Logf("%d failures in %d bursts, first: %v", failures.Load(), bursts, *firstErr.Load())
+	if st := s.Stats(); st.ClosedIdle == 0 {
+		t.Errorf("ClosedIdle: got 0, want the server to count the closes behind %d failures", failures.Load())
 	}
 }

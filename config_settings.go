@@ -1,0 +1,202 @@
+package warmpool
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one key of the http_client or auth block. The file parser, the
+// environment parser and Validate share one table of them per block, so
+// keys, checks and messages cannot drift apart.
+type setting struct {
+	key     string                         // YAML key within its block
+	allowed string                         // what a valid value looks like, for errors
+	parse   func(c *Config, s string) bool // stores s in c; false if s is not allowed
+	check   func(c *Config) (string, bool) // formats the value in c; false if Validate rejects it
+
+	block  string                               // "" for http_client, or authBlockKey
+	list   func(c *Config, items []string) bool // non-nil: a YAML list is allowed too
+	secret bool                                 // the value never appears in errors
+}
+
+// fullKey is the YAML path of the setting, such as "http_client.h2c".
+func (f *setting) fullKey() string {
+	if f.block == "" {
+		return configBlockKey + "." + f.key
+	}
+	return f.block + "." + f.key
+}
+
+// envName is the variable that overrides the setting, such as WARMPOOL_H2C
+// or WARMPOOL_AUTH_TYPE.
+func (f *setting) envName() string {
+	if f.block == "" {
+		return "WARMPOOL_" + strings.ToUpper(f.key)
+	}
+	return "WARMPOOL_" + strings.ToUpper(f.block+"_"+f.key)
+}
+
+// shown is value as an error may show it: redacted for a secret.
+func (f *setting) shown(value string) string {
+	if f.secret && value != "" {
+		return redactedMark
+	}
+	return value
+}
+
+var settings = []setting{
+	intSetting("max_keepalive_connections", 1, func(c *Config) *int { return &c.MaxKeepaliveConnections }),
+	intSetting("max_connections", 1, func(c *Config) *int { return &c.MaxConnections }),
+	durationSetting("keepalive_expiry", 1, func(c *Config) *time.Duration { return &c.KeepaliveExpiry }),
+	durationSetting("connection_timeout", 1, func(c *Config) *time.Duration { return &c.ConnectionTimeout }),
+	durationSetting("request_timeout", 1, func(c *Config) *time.Duration { return &c.RequestTimeout }),
+	durationSetting("pool_timeout", 1, func(c *Config) *time.Duration { return &c.PoolTimeout }),
+	boolSetting("enable_http2", func(c *Config) *bool { return &c.EnableHTTP2 }),
+	boolSetting("h2c", func(c *Config) *bool { return &c.H2C }),
+	intSetting("max_retries", 0, func(c *Config) *int { return &c.MaxRetries }),
+	floatSetting("retry_backoff_factor", "must be a number of seconds > 0",
+		func(v float64) bool { return v > 0 }, func(c *Config) *float64 { return &c.RetryBackoffFactor }),
+	durationSetting("retry_max_backoff", 1, func(c *Config) *time.Duration { return &c.RetryMaxBackoff }),
+	floatSetting("retry_budget_percent", "must be a number from 0 to 100",
+		func(v float64) bool { return v >= 0 && v <= 100 }, func(c *Config) *float64 { return &c.RetryBudgetPercent }),
+	floatSetting("retry_budget_min_per_second", "must be a number ≥ 0",
+		func(v float64) bool { return v >= 0 }, func(c *Config) *float64 { return &c.RetryBudgetMinPerSecond }),
+	durationSetting("max_connection_age", 0, func(c *Config) *time.Duration { return &c.MaxConnectionAge }),
+	intSetting("max_response_bytes", int64(1), func(c *Config) *int64 { return &c.MaxResponseBytes }),
+	durationSetting("stats_log_interval", 0, func(c *Config) *time.Duration { return &c.StatsLogInterval }),
+	boolSetting("allow_insecure_token", func(c *Config) *bool { return &c.AllowInsecureToken }),
+}
+
+// authSettings are the keys of the auth block. AuthConfig.validate checks
+// which keys each type takes.
+var authSettings = inBlock(authBlockKey,
+	stringSetting("type", func(c *Config) *string { return &c.Auth.Type }),
+	stringSetting("audience", func(c *Config) *string { return &c.Auth.Audience }),
+	stringSetting("path", func(c *Config) *string { return &c.Auth.Path }),
+	stringSetting("env", func(c *Config) *string { return &c.Auth.Env }),
+	listSetting("command", func(c *Config) *[]string { return &c.Auth.Command }),
+	secretSetting(stringSetting("token", func(c *Config) *string { return &c.Auth.Token })),
+	durationSetting("refresh_before", 1, func(c *Config) *time.Duration { return &c.Auth.RefreshBefore }),
+	durationSetting("timeout", 1, func(c *Config) *time.Duration { return &c.Auth.Timeout }),
+)
+
+// inBlock puts settings in the named block.
+func inBlock(block string, table ...setting) []setting {
+	for i := range table {
+		table[i].block = block
+	}
+	return table
+}
+
+func secretSetting(f setting) setting { f.secret = true; return f }
+
+// stringSetting is a string, taken as written. The empty string, which means
+// unset, cannot be written.
+func stringSetting(key string, p func(*Config) *string) setting {
+	return setting{
+		key:     key,
+		allowed: "must be a non-empty string",
+		parse: func(c *Config, s string) bool {
+			*p(c) = s
+			return s != ""
+		},
+		check: func(c *Config) (string, bool) { return *p(c), true },
+	}
+}
+
+// listSetting is a list of strings: a YAML list, or a string split on spaces.
+func listSetting(key string, p func(*Config) *[]string) setting {
+	const allowed = "must be a list of strings, or a string split on spaces, with a non-empty first item"
+	ok := func(items []string) bool { return len(items) > 0 && items[0] != "" }
+	return setting{
+		key:     key,
+		allowed: allowed,
+		parse: func(c *Config, s string) bool {
+			items := strings.Fields(s)
+			if !ok(items) {
+				return false
+			}
+			*p(c) = items
+			return true
+		},
+		list: func(c *Config, items []string) bool {
+			if !ok(items) {
+				return false
+			}
+			*p(c) = items
+			return true
+		},
+		check: func(c *Config) (string, bool) { return strings.Join(*p(c), " "), true },
+	}
+}
+
+// newSetting makes a setting of type T, valid where ok holds.
+func newSetting[T any](key, allowed string, parse func(string) (T, error), ok func(T) bool, p func(*Config) *T) setting {
+	return setting{
+		key:     key,
+		allowed: allowed,
+		parse: func(c *Config, s string) bool {
+			v, err := parse(s)
+			if err != nil || !ok(v) {
+				return false
+			}
+			*p(c) = v
+			return true
+		},
+		check: func(c *Config) (string, bool) { return fmt.Sprint(*p(c)), ok(*p(c)) },
+	}
+}
+
+func intSetting[T int | int64](key string, min T, p func(*Config) *T) setting {
+	parse := func(s string) (T, error) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if int64(T(n)) != n {
+			err = strconv.ErrRange
+		}
+		return T(n), err
+	}
+	return newSetting(key, fmt.Sprintf("must be an integer ≥ %d", min), parse, func(v T) bool { return v >= min }, p)
+}
+
+func durationSetting(key string, min time.Duration, p func(*Config) *time.Duration) setting {
+	op := "≥"
+	if min > 0 {
+		op = ">"
+	}
+	allowed := "must be a duration " + op + ` 0 (seconds such as 30 or 0.5, or a Go duration such as "30s")`
+	return newSetting(key, allowed, parseConfigDuration, func(d time.Duration) bool { return d >= min }, p)
+}
+
+// floatSetting is a finite number for which ok holds.
+func floatSetting(key, allowed string, ok func(float64) bool, p func(*Config) *float64) setting {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && ok(v) }
+	return newSetting(key, allowed, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }, finite, p)
+}
+
+func boolSetting(key string, p func(*Config) *bool) setting {
+	return newSetting(key, "must be true or false", strconv.ParseBool, func(bool) bool { return true }, p)
+}
+
+var errConfigDuration = errors.New("not a duration ≥ 0")
+
+// parseConfigDuration reads seconds as a decimal number ("30", "0.2") or a Go
+// duration ("30s", "200ms"). It rejects negative, infinite, NaN and
+// overflowing values.
+func parseConfigDuration(s string) (time.Duration, error) {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		ns := math.Round(secs * float64(time.Second))
+		if math.IsNaN(secs) || secs < 0 || ns >= math.MaxInt64 {
+			return 0, errConfigDuration
+		}
+		return time.Duration(ns), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errConfigDuration
+	}
+	return d, nil
+}
