@@ -15,7 +15,7 @@ func buildDefinitions() map[string]string {
 		// The report.
 		"schema_version":   "layout version of this JSON document; it grows when a field changes meaning or goes away, not when one is added",
 		"started_at":       "when the invocation started, UTC, to the second",
-		"warmpool_version": "version of the warmpool module that ran: the release, or (devel) with the VCS revision for a build from a checkout",
+		"warmpool_version": "the warmpool that ran, as warmpool.BuildVersion says: its Version, then the Go version, the module version when it says more, and the VCS revision of a build from a checkout",
 		"settings":         "what the runs did: the command line's effect, defaults filled in",
 		"machine":          "where the runs ran",
 		"partial":          "true when the invocation was interrupted (SIGINT): protos then hold only the runs that finished",

@@ -16,7 +16,7 @@ const SchemaVersion = 1
 type Report struct {
 	SchemaVersion int       `json:"schema_version"`
 	StartedAt     time.Time `json:"started_at"`
-	// WarmpoolVersion is the version of the warmpool module that ran.
+	// WarmpoolVersion is warmpool.BuildVersion of the binary that ran.
 	WarmpoolVersion string         `json:"warmpool_version"`
 	Settings        ReportSettings `json:"settings"`
 	Machine         Machine        `json:"machine"`

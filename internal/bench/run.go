@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/warmpool/warmpool"
 )
 
 // Run runs every mode of s over every protocol of s, in turn, at the same
@@ -89,7 +91,7 @@ func newReport(s Settings) *Report {
 			ServerIdleTimeoutS:       s.ServerIdleTimeout.Seconds(),
 			ServerMaxRequestsPerConn: int64(s.ServerMaxRequests),
 		},
-		WarmpoolVersion: warmpoolVersion(),
+		WarmpoolVersion: warmpool.BuildVersion(),
 		Hints:           []string{},
 		Machine:         thisMachine(),
 		Definitions:     definitions,
