@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -109,8 +110,12 @@ func (p *progress) statusLine(now time.Time) string {
 	return fmt.Sprintf("%s: %s of %s; about %s left", p.label, fmtClock(in), fmtClock(p.slice), fmtClock(max(left, 0)))
 }
 
-// fmtClock formats d to the second: 7s, 1m05s.
+// fmtClock formats d to a tenth of a second under 10s, else to the second:
+// 2.5s, 12s, 1m05s.
 func fmtClock(d time.Duration) string {
+	if d < 10*time.Second {
+		return strconv.FormatFloat(d.Round(100*time.Millisecond).Seconds(), 'f', 1, 64) + "s"
+	}
 	secs := int64((d + time.Second/2) / time.Second)
 	if secs < 60 {
 		return fmt.Sprintf("%ds", secs)

@@ -20,14 +20,14 @@ func TestProgressStatusLine(t *testing.T) {
 	p.start(ProtoHTTP, ModeTuned, 0)
 	now = now.Add(time.Second)
 	// 4 slices of 1.5s to go, 1s of the first done; no overhead known yet.
-	if got, want := p.statusLine(now), "warmpool bench: [1/4] tuned over http, round 1/2: 1s of 2s; about 5s left"; got != want {
+	if got, want := p.statusLine(now), "warmpool bench: [1/4] tuned over http, round 1/2: 1.0s of 1.5s; about 5.0s left"; got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 	now = now.Add(1500 * time.Millisecond) // the slice took 2.5s: 1s beyond its 1.5s
 	p.done(&modeRun{res: &runResult{elapsed: 1500 * time.Millisecond, tally: tally{ok: 30}}})
 	p.start(ProtoHTTP, ModeWarmpool, 0)
 	// 3 slices to go at 1.5s each plus 1s of overhead each.
-	if got, want := p.statusLine(now), "warmpool bench: [2/4] warmpool over http, round 1/2: 0s of 2s; about 8s left"; got != want {
+	if got, want := p.statusLine(now), "warmpool bench: [2/4] warmpool over http, round 1/2: 0.0s of 1.5s; about 7.5s left"; got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 	if got, want := out.String(), "\r\033[Kwarmpool bench: [1/4] tuned over http, round 1/2: 30 requests, 20.0 req/s, 0 errors\n"; got != want {
@@ -39,7 +39,7 @@ func TestProgressStatusLine(t *testing.T) {
 }
 
 func TestFmtClock(t *testing.T) {
-	for d, want := range map[time.Duration]string{0: "0s", 1400 * time.Millisecond: "1s", 59 * time.Second: "59s", 65 * time.Second: "1m05s", 10 * time.Minute: "10m00s"} {
+	for d, want := range map[time.Duration]string{0: "0.0s", 1440 * time.Millisecond: "1.4s", 59 * time.Second: "59s", 65 * time.Second: "1m05s", 10 * time.Minute: "10m00s"} {
 		if got := fmtClock(d); got != want {
 			t.Errorf("fmtClock(%v): got %q, want %q", d, got, want)
 		}
