@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/warmpool/warmpool"
@@ -68,12 +70,26 @@ through its token source, the other modes through one warmpool
 CachedTokenSource per client. The report adds the issuer's fetch count and the
 time spent fetching per request. Not with URL.
 
-The report gives per mode: requests, errors by kind, req/s, latency
-min/p50/p90/p99/p99.9/max, connections the server accepted and its peak open
-connections, connection reuse, time spent dialing and in TLS handshakes per
-request, CPU per request (the whole process: the in-process server too), body
-bytes, and ratios to per-request, default and tuned. Progress goes to stderr
-only when it is a terminal.
+Server: -server-idle-timeout and -server-max-requests make the in-process
+server close idle connections, or each connection after N requests, as
+servers and load balancers do; the report shows the errors (by kind) and
+connections each mode gets under them.
+
+The report gives per mode: requests, errors by kind (as warmpool.ErrorKind
+names them), req/s, latency min/p50/p90/p99/p99.9/max, connections the server
+accepted and its peak open connections, connection reuse, time spent dialing
+and in TLS handshakes per request, CPU per request (the whole process: the
+in-process server too), body bytes, and ratios to per-request, default and
+tuned, all "higher is better": throughput, and p50 speed-up (the other mode's
+p50 ÷ this one's). It ends with a verdict per protocol and one over all,
+computed from these figures, and with a hint when the server answered 401 (a
+token is missing: -token). -format json gives every figure, each explained in
+its "definitions"; -format html a page with charts.
+
+Progress, with the time left, goes to stderr, only when it is a terminal.
+Ctrl-C (SIGINT) stops the runs: the report of those that finished is
+printed, marked partial, and the exit status is 1. Output files (-html) are
+checked writable before the runs: if not, exit status 2.
 `
 
 const benchExamples = `Examples:
@@ -83,10 +99,13 @@ const benchExamples = `Examples:
   warmpool bench -rtt 10ms -concurrency 1 -modes per-request,warmpool
   warmpool bench -proto http -modes warmpool -token-mode per-request -token-fetch 2ms
   warmpool bench -proto tls,h2c -rate 2000 -concurrency 64 -duration 10s -html report.html
+  warmpool bench -proto http -modes tuned,warmpool -server-idle-timeout 1s -server-max-requests 100
+  warmpool bench -format html > report.html
   warmpool serve -proto tls & warmpool bench -insecure https://127.0.0.1:8080/answer
 `
 
-// runBench implements "warmpool bench".
+// runBench implements "warmpool bench". On SIGINT (ctx ends) it prints the
+// report of the runs that finished, marked partial, and fails (exit 1).
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s, out, err := parseBench(args, stdout)
 	if err != nil {
@@ -95,14 +114,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if benchIsTerminal(stderr) {
 		s.Progress = stderr
 	}
-	rep, err := bench.Run(ctx, s)
-	if err != nil {
-		return fmt.Errorf("warmpool bench: %w", err)
+	rep, runErr := bench.Run(ctx, s)
+	if rep == nil {
+		return fmt.Errorf("warmpool bench: %w", runErr)
 	}
-	if out.format == "json" {
+	if err := writeBench(rep, out, stdout); err != nil {
+		return err
+	}
+	if rep.Partial {
+		return fmt.Errorf("warmpool bench: %s; the report holds the runs that finished (partial)", rep.PartialReason)
+	}
+	return benchFailures(rep)
+}
+
+// writeBench writes rep to stdout in out.format, and the HTML page to
+// out.html if set: with -format html, there instead of stdout.
+func writeBench(rep *bench.Report, out benchOutput, stdout io.Writer) error {
+	var err error
+	switch {
+	case out.format == "json":
 		err = bench.WriteJSON(stdout, rep)
-	} else {
+	case out.format == "text":
 		err = bench.WriteText(stdout, rep)
+	case out.html == "": // html to stdout
+		err = bench.WriteHTML(stdout, rep)
 	}
 	if err != nil {
 		return fmt.Errorf("warmpool bench: %w", err)
@@ -116,12 +151,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("warmpool bench: %w", err)
 		}
 	}
-	return benchFailures(rep)
+	return nil
 }
 
 // benchOutput is where the report goes.
 type benchOutput struct {
-	format string // text or json
+	format string // text, json or html
 	html   string // file, "" for none
 }
 
@@ -142,13 +177,15 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	fs.DurationVar(&s.RTT, "rtt", 0, "simulated round-trip time through an in-process toxiproxy, whole milliseconds (0: no proxy)")
 	fs.DurationVar(&s.Jitter, "jitter", 0, "with -rtt, vary each direction's latency by up to ± this, whole milliseconds")
 	fs.Int64Var(&s.BandwidthKBps, "bandwidth", 0, "through the proxy, cap each direction of each connection at this many `KB/s` (0: no cap)")
-	fs.StringVar(&out.format, "format", "text", "report format on stdout: text or json")
-	fs.StringVar(&out.html, "html", "", "also write a self-contained HTML report (charts in inline SVG) to `file`")
+	fs.StringVar(&out.format, "format", "text", "report format on stdout: text, json or html (with -html, the page goes to that file and nothing to stdout)")
+	fs.StringVar(&out.html, "html", "", "also write a self-contained HTML report (charts in inline SVG) to `file`; checked writable before the runs")
 	data := fs.String("data", "", "request body, a `JSON` value; @file reads it from file (default a 210-byte question)")
 	fs.StringVar(&s.Token, "token", "", "bearer `token` for URL (default $WARMPOOL_TOKEN; none: no Authorization); the in-process server uses a random one")
 	fs.StringVar(&s.ConfigFile, "config", "", "YAML `file` with the http_client block for the warmpool modes (WARMPOOL_* variables apply too)")
 	fs.BoolVar(&s.Insecure, "insecure", false, "skip TLS certificate verification in every mode, for a self-signed URL (warmpool serve -proto tls)")
 	fs.DurationVar(&s.ServerDelay, "server-delay", 0, "service time the in-process server adds to each request")
+	fs.DurationVar(&s.ServerIdleTimeout, "server-idle-timeout", 0, "the in-process server closes connections idle this long (0: Go's default); shorter than warmpool's keepalive_expiry, it shows the idle race")
+	fs.IntVar(&s.ServerMaxRequests, "server-max-requests", 0, "the in-process server closes a connection after `N` requests (0: never), as some load balancers do")
 	fs.StringVar(&s.TokenMode, "token-mode", bench.TokenNone, "where each request's token comes from: none (one static token), per-request (fetched from the in-process token issuer before every request) or cached (fetched once per token lifetime)")
 	fs.DurationVar(&s.TokenFetch, "token-fetch", bench.DefaultTokenFetch, "with -token-mode, how long the in-process token issuer takes per fetch")
 
@@ -160,11 +197,14 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	case 0:
 	case 1:
 		s.Target = positional[0]
+		if err := checkURL(s.Target); err != nil {
+			return s, out, &usageError{cmd: "bench", err: err}
+		}
 	default:
 		return s, out, usagef("bench", "want at most one URL, got %d arguments", len(positional))
 	}
-	if out.format != "text" && out.format != "json" {
-		return s, out, usagef("bench", "-format %q: want text or json", out.format)
+	if out.format != "text" && out.format != "json" && out.format != "html" {
+		return s, out, usagef("bench", "-format %q: want text, json or html", out.format)
 	}
 	s.Protos = benchList(*protos)
 	s.Modes = benchList(*modes)
@@ -179,8 +219,12 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	switch {
 	case s.Target == "" && (s.Token != "" || s.Insecure):
 		return s, out, usagef("bench", "-token and -insecure are for a URL; the in-process server makes its own")
-	case s.Target != "" && cmd.set("server-delay"):
-		return s, out, usagef("bench", "-server-delay is for the in-process server; with URL, the server decides")
+	case s.Target != "" && (cmd.set("server-delay") || cmd.set("server-idle-timeout") || cmd.set("server-max-requests")):
+		return s, out, usagef("bench", "-server-delay, -server-idle-timeout and -server-max-requests are for the in-process server; with URL, the server decides")
+	case s.ServerIdleTimeout < 0:
+		return s, out, usagef("bench", "-server-idle-timeout must not be negative")
+	case s.ServerMaxRequests < 0:
+		return s, out, usagef("bench", "-server-max-requests must not be negative")
 	case s.Target != "" && s.TokenMode != bench.TokenNone:
 		return s, out, usagef("bench", "-token-mode is for the in-process server, which trusts the in-process token issuer; with URL, use -token")
 	case cmd.set("token-fetch") && s.TokenMode == bench.TokenNone:
@@ -211,7 +255,38 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	if err := s.Validate(); err != nil {
 		return s, out, usagef("bench", "%v", err)
 	}
+	if out.html != "" {
+		if err := checkWritable(out.html); err != nil {
+			return s, out, usagef("bench", "-html %s: %v", out.html, err)
+		}
+	}
 	return s, out, nil
+}
+
+// checkWritable fails fast, before minutes of runs, when the report could
+// not be written to path: a directory, a file without write permission, or
+// a missing or read-only directory. It leaves an existing file as it was
+// and creates none.
+func checkWritable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return errors.New("is a directory; want a file name")
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("cannot write it: %w", errors.Unwrap(err))
+		}
+		return f.Close()
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".warmpool-bench-*")
+	if err != nil {
+		return fmt.Errorf("cannot create it in %s: %w", filepath.Dir(path), errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // benchList splits a comma-separated flag value; "" is nil.
@@ -259,7 +334,11 @@ func benchFailures(rep *bench.Report) error {
 				if len(m.ErrorSamples) > 0 {
 					first = ": " + m.ErrorSamples[0]
 				}
-				return fmt.Errorf("warmpool bench: every request of %s over %s failed%s", m.Mode, p.Proto, first)
+				msg := fmt.Sprintf("warmpool bench: every request of %s over %s failed%s", m.Mode, p.Proto, first)
+				for _, h := range rep.Hints {
+					msg += "\n" + h
+				}
+				return errors.New(msg)
 			}
 		}
 	}

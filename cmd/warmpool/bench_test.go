@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warmpool/warmpool/internal/bench"
+	"github.com/warmpool/warmpool/internal/refserver"
 )
 
 // benchCLI runs "warmpool bench args..." in-process.
@@ -83,6 +86,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"negative token fetch", []string{"-token-mode", "per-request", "-token-fetch", "-1ms"}},
 		{"token fetch too long", []string{"-token-mode", "per-request", "-token-fetch", "11s"}},
 		{"token mode with URL", []string{"-token-mode", "cached", "http://127.0.0.1:1/answer"}},
+		{"server idle timeout with URL", []string{"-server-idle-timeout", "1s", "http://127.0.0.1:1/answer"}},
+		{"server max requests with URL", []string{"-server-max-requests", "5", "http://127.0.0.1:1/answer"}},
+		{"negative server idle timeout", []string{"-server-idle-timeout", "-1s"}},
+		{"negative server max requests", []string{"-server-max-requests", "-1"}},
+		{"html in a missing directory", []string{"-html", "testdata/no-such-dir/report.html"}},
+		{"html is a directory", []string{"-html", "testdata"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +115,13 @@ func TestBenchEndToEndText(t *testing.T) {
 	if stderr != "" {
 		t.Errorf("stderr is not a terminal: want nothing on it, got %q", stderr)
 	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "verdict: over http and tls, warmpool made ") {
+		t.Errorf("the report does not end with the overall verdict; last line %q", last)
+	}
 	for _, want := range []string{
+		"\nverdict (http): warmpool made ", "\nverdict (tls): warmpool made ",
+		"ratios, higher is better", "p50 speed-up ×per-request",
 		"== http: http://127.0.0.1:", "== tls: https://127.0.0.1:",
 		"per-request  HTTP/1.1", "tuned        HTTP/1.1", "warmpool     HTTP/1.1", "warmpool-h2  HTTP/2.0",
 		"warmpool-h2 skipped: HTTP/2 needs TLS or h2c",
@@ -140,6 +155,13 @@ func TestBenchEndToEndJSON(t *testing.T) {
 	if dec.More() {
 		t.Error("more than one JSON document on stdout")
 	}
+	// Every field has a definition in the document itself.
+	defs, _ := doc["definitions"].(map[string]any)
+	for _, key := range bench.DefinitionKeys(doc) {
+		if _, ok := defs[key]; !ok {
+			t.Errorf("field %q has no entry in definitions", key)
+		}
+	}
 	// The field names and shape are stable; the values depend on the machine.
 	skeleton, err := json.MarshalIndent(benchSkeleton("", doc), "", "  ")
 	if err != nil {
@@ -149,7 +171,8 @@ func TestBenchEndToEndJSON(t *testing.T) {
 }
 
 // benchMasked are the keys whose values vary from run to run even as strings.
-var benchMasked = map[string]bool{"started_at": true, "url": true, "machine": true, "notes": true, "error_samples": true}
+var benchMasked = map[string]bool{"started_at": true, "url": true, "machine": true, "notes": true, "error_samples": true,
+	"verdict": true, "warmpool_version": true}
 
 // benchSkeleton keeps the keys and structure of a JSON value and the strings
 // that do not depend on the run, zeroes the numbers and masks the rest.
@@ -243,6 +266,122 @@ func TestBenchTokenModes(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("text report lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+func TestBenchOutputPathMessages(t *testing.T) {
+	// Exact messages, before any run.
+	dir := t.TempDir()
+	readOnly := filepath.Join(dir, "read-only.html")
+	if err := os.WriteFile(readOnly, []byte("old"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, want string
+	}{
+		{filepath.Join(dir, "missing", "r.html"), "-html " + filepath.Join(dir, "missing", "r.html") + ": cannot create it in " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{dir, "-html " + dir + ": is a directory; want a file name"},
+		{readOnly, "-html " + readOnly + ": cannot write it: permission denied"},
+	}
+	for _, tt := range tests {
+		if tt.path == readOnly && os.Geteuid() == 0 {
+			continue // root writes anyway
+		}
+		_, _, err := benchCLI(t, "-html", tt.path)
+		var msg bytes.Buffer
+		report(&msg, err)
+		if want := "warmpool bench: " + tt.want + "\nRun 'warmpool bench -h' for usage.\n"; msg.String() != want || exitCode(err) != 2 {
+			t.Errorf("got %q (exit %d), want %q (exit 2)", msg.String(), exitCode(err), want)
+		}
+	}
+	if b, _ := os.ReadFile(readOnly); string(b) != "old" {
+		t.Errorf("the check changed an existing file: %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the check left files behind: %v", entries)
+	}
+}
+
+func TestBenchFormatHTML(t *testing.T) {
+	stdout, stderr, err := benchCLI(t, "-proto", "http", "-modes", "per-request,warmpool", "-requests", "10", "-concurrency", "2", "-format", "html")
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr)
+	}
+	if !strings.HasPrefix(stdout, "<!DOCTYPE html>") || !strings.Contains(stdout, "verdict (http): warmpool made ") {
+		t.Errorf("stdout: want an HTML page with the verdict, got:\n%.400s", stdout)
+	}
+
+	// With -html, the page goes to the file and nothing to stdout.
+	path := filepath.Join(t.TempDir(), "r.html")
+	stdout, stderr, err = benchCLI(t, "-proto", "http", "-modes", "warmpool", "-requests", "5", "-concurrency", "1", "-format", "html", "-html", path)
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr)
+	}
+	if page, _ := os.ReadFile(path); stdout != "" || !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) {
+		t.Errorf("stdout %q and a file of %d bytes; want nothing and the page", stdout, len(page))
+	}
+}
+
+func TestBench401Hint(t *testing.T) {
+	// A server that wants a token the bench does not have: every request
+	// gets 401, and the output says which flag gives the token.
+	srv, err := refserver.New(refserver.Options{Token: "the-right-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	t.Setenv("WARMPOOL_TOKEN", "")
+	stdout, _, err := benchCLI(t, "-modes", "per-request,warmpool", "-requests", "6", "-concurrency", "2", srv.URL()+"/answer")
+	if exitCode(err) != 1 {
+		t.Fatalf("got %v (exit %d), want exit 1", err, exitCode(err))
+	}
+	hint := "hint: the server answered 401 Unauthorized to 12 of 12 requests: it wants a bearer token: pass it with -token T or $WARMPOOL_TOKEN (-token-mode is for the in-process server, which trusts the in-process issuer)\n"
+	if !strings.Contains(stdout, hint) {
+		t.Errorf("the report lacks the hint %q:\n%s", hint, stdout)
+	}
+	if !strings.Contains(err.Error(), hint[:len(hint)-1]) {
+		t.Errorf("the error lacks the hint: %v", err)
+	}
+	for _, want := range []string{"per-request errors: 6 status, status codes 401×6; first: status: warmpool: POST ", "verdict: no verdict: every warmpool request failed (6 of 6): see the hint above.\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the report lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestBenchServerLimits(t *testing.T) {
+	stdout, stderr, err := benchCLI(t, "-proto", "http", "-modes", "tuned,warmpool", "-requests", "30", "-concurrency", "2",
+		"-server-max-requests", "5", "-server-idle-timeout", "30s", "-format", "json")
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Settings; s.ServerMaxRequestsPerConn != 5 || s.ServerIdleTimeoutS != 30 {
+		t.Errorf("settings: got %d requests per connection, %vs idle; want 5, 30s", s.ServerMaxRequestsPerConn, s.ServerIdleTimeoutS)
+	}
+	for _, m := range rep.Protos[0].Modes {
+		if m.Requests != 30 || m.ServerAccepted == nil || *m.ServerAccepted < 6 {
+			t.Errorf("%s: %d requests on %v connections; want 30 on at least 6", m.Mode, m.Requests, m.ServerAccepted)
+		}
+	}
+}
+
+func TestBenchInterrupted(t *testing.T) {
+	// A context that has ended, as after Ctrl-C: the report is printed,
+	// marked partial, and the job fails.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"bench", "-proto", "http", "-modes", "warmpool", "-requests", "5"}, &out, &errOut)
+	if exitCode(err) != 1 || err.Error() != "warmpool bench: interrupted after 0 of 1 runs; the report holds the runs that finished (partial)" {
+		t.Errorf("got %v (exit %d)", err, exitCode(err))
+	}
+	if !strings.Contains(out.String(), "PARTIAL REPORT: interrupted after 0 of 1 runs") ||
+		!strings.HasSuffix(out.String(), "verdict (partial, interrupted after 0 of 1 runs): no verdict: no run finished.\n") {
+		t.Errorf("stdout:\n%s", out.String())
 	}
 }
 

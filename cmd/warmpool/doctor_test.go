@@ -67,8 +67,8 @@ func TestDoctor(t *testing.T) {
 			s.Findings[0].Host != closed.Addr() || s.Findings[0].Value != 3 {
 			t.Errorf("findings: got %+v, want one dial-failures error for %s, value 3", s.Findings, closed.Addr())
 		}
-		if s.Pool.DialFailures != 3 || s.Errors.Other != 3 {
-			t.Errorf("dial failures, other errors: got %d, %d, want 3, 3", s.Pool.DialFailures, s.Errors.Other)
+		if s.Pool.DialFailures != 3 || s.Errors["refused"] != 3 {
+			t.Errorf("dial failures, refused errors: got %d, %d, want 3, 3", s.Pool.DialFailures, s.Errors["refused"])
 		}
 	})
 }

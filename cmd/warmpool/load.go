@@ -18,32 +18,9 @@ import (
 	"github.com/warmpool/warmpool"
 )
 
-// errKind names a class of failed request in the summary.
-type errKind string
-
-const (
-	kindStatus      errKind = "status"       // a non-2xx answer (*warmpool.StatusError)
-	kindPoolTimeout errKind = "pool timeout" // warmpool.ErrPoolTimeout
-	kindTimeout     errKind = "timeout"      // request_timeout or -timeout expired
-	kindOther       errKind = "other"        // anything else: refused, reset, TLS, not JSON...
-)
-
-func classify(err error) errKind {
-	if _, ok := errors.AsType[*warmpool.StatusError](err); ok {
-		return kindStatus
-	}
-	switch {
-	case errors.Is(err, warmpool.ErrPoolTimeout):
-		return kindPoolTimeout
-	case errors.Is(err, context.DeadlineExceeded):
-		return kindTimeout
-	}
-	return kindOther
-}
-
-// kindErr is an example error of a kind.
+// kindErr is the first error of a kind, as warmpool.ErrorKind names it.
 type kindErr struct {
-	kind errKind
+	kind string
 	err  error
 }
 
@@ -51,9 +28,9 @@ type kindErr struct {
 type workerResult struct {
 	sent, ok  int
 	errs      errorCounts
-	codes     map[string]int  // status code → count
-	latencies []time.Duration // of successful requests
-	first     map[errKind]error
+	codes     map[string]int   // status code → count
+	latencies []time.Duration  // of successful requests
+	first     map[string]error // the first error of each kind
 }
 
 func (r *workerResult) record(err error, d time.Duration) {
@@ -63,8 +40,8 @@ func (r *workerResult) record(err error, d time.Duration) {
 		r.latencies = append(r.latencies, d)
 		return
 	}
-	k := classify(err)
-	r.errs.add(k)
+	k := warmpool.ErrorKind(err)
+	r.errs[k]++
 	if se, ok := errors.AsType[*warmpool.StatusError](err); ok {
 		r.codes[strconv.Itoa(se.StatusCode)]++
 	}
@@ -74,14 +51,23 @@ func (r *workerResult) record(err error, d time.Duration) {
 }
 
 // runLoad runs the load of a -n run of cmd, telling stderr what it sends
-// and an example error of each kind that occurred.
+// and, for each kind of error that occurred, how many and the first.
 func runLoad(ctx context.Context, cmd string, client *warmpool.Client, f postFlags, stderr io.Writer) summary {
-	fmt.Fprintf(stderr, "warmpool %s: sending %d requests over %d workers to %s\n", cmd, f.n, f.c, redact(f.url))
+	fmt.Fprintf(stderr, "warmpool %s: sending %d %s over %d %s to %s\n", cmd, f.n, plural(f.n, "request"), f.c, plural(f.c, "worker"), redact(f.url))
 	s, firstErrs := load(ctx, client, f)
-	for _, err := range firstErrs {
-		fmt.Fprintf(stderr, "warmpool %s: a %s error: %v\n", cmd, err.kind, withHint(err.err))
+	for _, e := range firstErrs {
+		fmt.Fprintf(stderr, "warmpool %s: %s\n", cmd, kindLine(s.Errors[e.kind], e.kind, explain(ctx, e.err, f.timeout)))
 	}
 	return s
+}
+
+// kindLine tells how many requests failed with kind, and the first's error:
+// "3 requests failed with kind refused; the first: …".
+func kindLine(n int, kind, first string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 request failed with kind %s: %s", kind, first)
+	}
+	return fmt.Sprintf("%d requests failed with kind %s; the first: %s", n, kind, first)
 }
 
 // load sends f.n requests over f.c workers until done or ctx ends, and
@@ -95,7 +81,7 @@ func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, [
 	start := time.Now()
 	for i := range results {
 		r := &results[i]
-		r.codes, r.first = map[string]int{}, map[errKind]error{}
+		r.codes, r.first, r.errs = map[string]int{}, map[string]error{}, errorCounts{}
 		wg.Go(func() {
 			for first := true; next.Add(1) <= int64(f.n) && ctx.Err() == nil; first = false {
 				if !first && pause(ctx, f.pause) != nil {
@@ -110,9 +96,9 @@ func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, [
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	s := summary{URL: redact(f.url), Requested: f.n, Workers: f.c, Seconds: elapsed.Seconds()}
+	s := summary{URL: redact(f.url), Requested: f.n, Workers: f.c, Seconds: elapsed.Seconds(), Errors: newErrorCounts()}
 	var latencies []time.Duration
-	first := map[errKind]error{}
+	first := map[string]error{}
 	for _, r := range results {
 		s.Sent += r.sent
 		s.OK += r.ok
@@ -131,7 +117,7 @@ func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, [
 		}
 	}
 	var firsts []kindErr
-	for _, k := range []errKind{kindStatus, kindPoolTimeout, kindTimeout, kindOther} {
+	for _, k := range warmpool.ErrorKinds() {
 		if err, ok := first[k]; ok {
 			firsts = append(firsts, kindErr{k, err})
 		}
@@ -200,35 +186,43 @@ type summary struct {
 	Findings []finding `json:"findings"`
 }
 
-// errorCounts counts failed requests by kind.
-type errorCounts struct {
-	Status      int `json:"status"`
-	PoolTimeout int `json:"pool_timeout"`
-	Timeout     int `json:"timeout"`
-	Other       int `json:"other"`
+// errorCounts counts failed requests by kind, as warmpool.ErrorKind names
+// them. In the JSON summary every kind is there, 0 if none failed so.
+type errorCounts map[string]int
+
+func newErrorCounts() errorCounts {
+	e := errorCounts{}
+	for _, k := range warmpool.ErrorKinds() {
+		e[k] = 0
+	}
+	return e
 }
 
-func (e *errorCounts) add(k errKind) {
-	switch k {
-	case kindStatus:
-		e.Status++
-	case kindPoolTimeout:
-		e.PoolTimeout++
-	case kindTimeout:
-		e.Timeout++
-	default:
-		e.Other++
+func (e errorCounts) merge(o errorCounts) {
+	for k, n := range o {
+		e[k] += n
 	}
 }
 
-func (e *errorCounts) merge(o errorCounts) {
-	e.Status += o.Status
-	e.PoolTimeout += o.PoolTimeout
-	e.Timeout += o.Timeout
-	e.Other += o.Other
+func (e errorCounts) total() int {
+	n := 0
+	for _, c := range e {
+		n += c
+	}
+	return n
 }
 
-func (e errorCounts) total() int { return e.Status + e.PoolTimeout + e.Timeout + e.Other }
+// String lists the kinds that occurred, in warmpool.ErrorKinds order:
+// "2 refused, 1 timeout"; "" for none.
+func (e errorCounts) String() string {
+	var parts []string
+	for _, k := range warmpool.ErrorKinds() {
+		if e[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", e[k], k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
 
 // percentiles returns the nearest-rank p50 and p99 of ds, sorting it.
 func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
@@ -260,15 +254,17 @@ func writeSummary(w io.Writer, s summary, format string, poolDetail bool) error 
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "url           %s\n", s.URL)
-	fmt.Fprintf(&b, "requests      %d sent of %d, %d workers, in %s (%.1f req/s)\n",
-		s.Sent, s.Requested, s.Workers, roundDuration(time.Duration(s.Seconds*float64(time.Second))), s.RequestsPerSecond)
+	fmt.Fprintf(&b, "requests      %d sent of %d, %d %s, in %s (%.1f req/s)\n",
+		s.Sent, s.Requested, s.Workers, plural(s.Workers, "worker"), roundDuration(time.Duration(s.Seconds*float64(time.Second))), s.RequestsPerSecond)
 	if s.Stopped != "" {
 		fmt.Fprintf(&b, "stopped       %s\n", s.Stopped)
 	}
 	fmt.Fprintf(&b, "ok            %d\n", s.OK)
-	e := s.Errors
-	fmt.Fprintf(&b, "errors        %d (status %d, pool timeout %d, timeout %d, other %d)\n",
-		e.total(), e.Status, e.PoolTimeout, e.Timeout, e.Other)
+	if n := s.Errors.total(); n > 0 {
+		fmt.Fprintf(&b, "errors        %d (%s)\n", n, s.Errors)
+	} else {
+		b.WriteString("errors        0\n")
+	}
 	if len(s.StatusCodes) > 0 {
 		var codes []string
 		for _, code := range slices.Sorted(maps.Keys(s.StatusCodes)) {

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -76,7 +77,10 @@ func runPost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if f.n == 0 {
-		return withHint(postOnce(ctx, client, f, stdout))
+		if err := postOnce(ctx, client, f, stdout); err != nil {
+			return &cmdError{cmd: "post", msg: explain(ctx, err, f.timeout), err: err}
+		}
+		return nil
 	}
 	s := runLoad(ctx, "post", client, f, stderr)
 	if err := writeSummary(stdout, s, f.format, false); err != nil {
@@ -134,8 +138,8 @@ func (f *postFlags) parse(cmd *command, args []string, stdout io.Writer) error {
 	default:
 		return usagef(cmd.name, "want one URL, got %d arguments", len(positional))
 	}
-	if u, err := url.Parse(f.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef(cmd.name, "URL %q: want an absolute http:// or https:// URL", redact(f.url))
+	if err := checkURL(f.url); err != nil {
+		return &usageError{cmd: cmd.name, err: err}
 	}
 	raw := []byte(f.dataArg)
 	if name, ok := strings.CutPrefix(f.dataArg, "@"); ok {
@@ -198,10 +202,11 @@ func postOnce(ctx context.Context, client *warmpool.Client, f postFlags, stdout 
 	if err := client.PostJSON(ctx, f.url, f.data, &answer); err != nil {
 		return err
 	}
+	// PostJSON checked the answer is JSON.
 	var b bytes.Buffer
 	if f.format == "text" {
 		if err := json.Indent(&b, answer, "", "  "); err != nil {
-			return fmt.Errorf("warmpool post: %w", err) // unreachable: the decoder checked it
+			return err // unreachable
 		}
 	} else {
 		b.Write(answer)
@@ -211,12 +216,85 @@ func postOnce(ctx context.Context, client *warmpool.Client, f postFlags, stdout 
 	return err
 }
 
-// withHint adds a hint to an error that has a common cause.
-func withHint(err error) error {
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return fmt.Errorf("%w (a test server with a self-signed certificate, such as warmpool serve -proto tls, needs -insecure)", err)
+// cmdError is a subcommand's failed job: "warmpool <cmd>: <msg>", one
+// prefix, msg saying what failed; it wraps the cause for errors.Is and As.
+type cmdError struct {
+	cmd, msg string
+	err      error
+}
+
+func (e *cmdError) Error() string { return "warmpool " + e.cmd + ": " + e.msg }
+func (e *cmdError) Unwrap() error { return e.err }
+
+// explain says what a failed request's err means, for "warmpool <cmd>: ":
+// the library's message once (errorText), "no answer within -timeout" when
+// the run's -timeout (ctx's deadline) cut it, and a hint for a common cause.
+func explain(ctx context.Context, err error, timeout time.Duration) string {
+	msg := errorText(err)
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		msg = fmt.Sprintf("no answer within -timeout %v: %s", timeout, msg)
 	}
-	return err
+	if se, ok := errors.AsType[*warmpool.StatusError](err); ok && se.StatusCode == http.StatusUnauthorized {
+		msg += " (the server wants a bearer token: give it with -token, $WARMPOOL_TOKEN or the auth: block of -config)"
+	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		msg += " (a test server with a self-signed certificate, such as warmpool serve -proto tls, needs -insecure)"
+	}
+	return msg
+}
+
+// errorText is err's message without the prefixes that would repeat the
+// one "warmpool <cmd>: " adds: a *url.Error's `Post "URL": ` becomes
+// "POST URL: " (URL redacted), and the "warmpool: " the library starts its
+// messages with goes. This is the one place that reads error text: the
+// prefix is a convention of the library's messages, not a value to test.
+func errorText(err error) string {
+	if ue, ok := err.(*url.Error); ok {
+		return strings.ToUpper(ue.Op) + " " + redact(ue.URL) + ": " + errorText(ue.Err)
+	}
+	msg, _ := strings.CutPrefix(err.Error(), "warmpool: ")
+	return msg
+}
+
+// checkURL says why raw is not an absolute http:// or https:// URL with a
+// host, and how to fix it when the fix is plain; nil if it is one. The
+// input is echoed without query or user info, which may hold credentials.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	shown := shownInput(raw)
+	if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "/") {
+		if v, err := url.Parse("http://" + raw); err == nil && v.Host != "" {
+			return fmt.Errorf("%q is not a URL: add the scheme, such as http://%s", shown, shown)
+		}
+	}
+	if err == nil && u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", shown)
+	}
+	return fmt.Errorf("%q is not an absolute URL: want a scheme and a host, such as http://127.0.0.1:8080/answer", shown)
+}
+
+// shownInput is raw as typed, without query, fragment or user info, even
+// when it does not parse as a URL.
+func shownInput(raw string) string {
+	s, _, _ := strings.Cut(raw, "?")
+	s, _, _ = strings.Cut(s, "#")
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		scheme, rest = "", s
+	} else {
+		scheme += "://"
+	}
+	host, path, slash := strings.Cut(rest, "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = host[i+1:]
+	}
+	if slash {
+		path = "/" + path
+	}
+	return scheme + host + path
 }
 
 // redact drops user info and query from a URL for printing: either may carry

@@ -161,10 +161,10 @@ func TestPostLoad(t *testing.T) {
 		if exitCode(err) != 1 {
 			t.Errorf("got %v (exit %d), want failure (exit 1)", err, exitCode(err))
 		}
-		if s.Errors.Status != 6 || s.StatusCodes["502"] != 6 || s.OK != 0 {
+		if s.Errors["status"] != 6 || s.StatusCodes["502"] != 6 || s.OK != 0 {
 			t.Errorf("errors, codes, ok: got %+v, %v, %d, want 6 status errors, 502×6, 0 ok", s.Errors, s.StatusCodes, s.OK)
 		}
-		if !strings.Contains(stderr, "a status error") || !strings.Contains(stderr, "502") {
+		if !strings.Contains(stderr, "warmpool post: 6 requests failed with kind status; the first: POST ") || !strings.Contains(stderr, "502") {
 			t.Errorf("stderr: got %q, want an example status error", stderr)
 		}
 	})
@@ -173,7 +173,7 @@ func TestPostLoad(t *testing.T) {
 		srv := newRefserver(t, refserver.Options{Delay: 5 * time.Second})
 		start := time.Now()
 		s, _, err := loadSummary(t, srv.URL()+"/answer", "-n", "100", "-c", "2", "-timeout", "100ms")
-		if exitCode(err) != 1 || s.Stopped == "" || s.Errors.Timeout != 2 || s.Sent != 2 {
+		if exitCode(err) != 1 || s.Stopped == "" || s.Errors["timeout"] != 2 || s.Sent != 2 {
 			t.Errorf("got %v, stopped %q, errors %+v, sent %d, want exit 1, stopped, 2 timeouts of 2 sent", err, s.Stopped, s.Errors, s.Sent)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -235,7 +235,7 @@ func TestSummaryGolden(t *testing.T) {
 		Workers:           8,
 		Sent:              200,
 		OK:                197,
-		Errors:            errorCounts{Status: 2, PoolTimeout: 1},
+		Errors:            errorsOf(map[string]int{"status": 2, "pool_timeout": 1}),
 		StatusCodes:       map[string]int{"503": 1, "429": 1},
 		Seconds:           0.25,
 		RequestsPerSecond: 800,
@@ -259,7 +259,7 @@ func TestSummaryGolden(t *testing.T) {
 		}},
 	}
 	healthy := s
-	healthy.OK, healthy.Errors, healthy.StatusCodes, healthy.Findings = 200, errorCounts{}, nil, nil
+	healthy.OK, healthy.Errors, healthy.StatusCodes, healthy.Findings = 200, newErrorCounts(), nil, nil
 	healthy.Pool.PoolTimeouts, healthy.Pool.Retries, healthy.Pool.RetryBudgetRefusals = 0, 0, 0
 	healthy.Pool.Closed, healthy.Pool.ClosedBy = 1, map[string]int64{"unused": 1}
 	tests := []struct {
@@ -295,6 +295,13 @@ func TestSummaryGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errorsOf is a summary's error counts with n of each kind given.
+func errorsOf(n map[string]int) errorCounts {
+	e := newErrorCounts()
+	e.merge(n)
+	return e
 }
 
 func TestPercentiles(t *testing.T) {

@@ -208,6 +208,7 @@ func (c *warmpoolClient) pool() *PoolSummary {
 		tlsTime:       st.TLSHandshakeTime,
 		dialTime:      st.DialTime,
 		Findings:      append([]warmpool.Finding{}, warmpool.Diagnose(st, c.c.Config())...),
+		httpClient:    httpClientKeys(c.c.Config()),
 	}
 }
 
@@ -229,4 +230,5 @@ type PoolSummary struct {
 	TLSHandshakes int64 `json:"tls_handshakes"`
 	tlsTime       time.Duration
 	dialTime      time.Duration
+	httpClient    map[string]any // the client's effective settings, by YAML key
 }

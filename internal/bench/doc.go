@@ -27,7 +27,9 @@
 //
 //   - Latency of successful requests into an HdrHistogram (1 µs to 1 h, three
 //     significant digits), with exact minimum and maximum.
-//   - Errors by kind: timeout, conn, status, other (see classify).
+//   - Errors by kind, as warmpool.ErrorKind names them (the module's one
+//     classifier), summed into the coarse groups of the first schema
+//     (ErrorCounts), and non-2xx answers by status code.
 //   - Connections from the server's side: refserver's own counters, or GET
 //     /stats of an external server. A client's own count could not tell a
 //     connection the server closed from one it kept.
@@ -89,6 +91,11 @@
 //
 // # Reports
 //
-// Report is plain data with stable JSON names (WriteJSON); WriteText prints
-// tables for people, WriteHTML a self-contained page with SVG charts.
+// Report is plain data with stable JSON names (WriteJSON), every field
+// explained in its definitions; WriteText prints tables for people,
+// WriteHTML a self-contained page with SVG charts. Each report concludes:
+// a verdict per protocol and one over all, computed from its own figures
+// (verdict.go), with hints when runs failed for a common cause, such as a
+// server answering 401. A Run that its context stops returns the runs that
+// finished, marked Partial.
 package bench

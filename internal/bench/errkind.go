@@ -1,89 +1,87 @@
 package bench
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"io"
-	"net"
-	"os"
-	"syscall"
+	"maps"
+	"slices"
+	"strconv"
 
 	"github.com/warmpool/warmpool"
 )
 
-// errKind is what went wrong with a failed request, coarsely, for the report.
-type errKind int
-
-const (
-	kindTimeout errKind = iota // a deadline: request, dial, TLS handshake, or warmpool's pool_timeout
-	kindConn                   // the connection: refused, reset, closed early, no local port left
-	kindStatus                 // a response whose status is not 2xx
-	kindOther                  // anything else, such as a TLS handshake that failed or a certificate the client rejects
-	numKinds
-)
-
-func (k errKind) String() string {
-	return [...]string{"timeout", "conn", "status", "other"}[k]
-}
-
-// ErrorCounts counts failed requests by kind.
+// ErrorCounts counts failed requests: by kind, as warmpool.ErrorKind names
+// them (the module's one classifier), and in four coarse groups, which the
+// report has had since its first schema and keeps.
 type ErrorCounts struct {
-	Total   int64 `json:"total"`
+	Total int64 `json:"total"`
+	// ByKind counts by warmpool.ErrorKind; only kinds that occurred appear.
+	ByKind map[string]int64 `json:"by_kind"`
+	// The groups: timeout (timeout, pool_timeout), conn (refused, reset,
+	// idle_race, dns), status (status) and other (every other kind).
 	Timeout int64 `json:"timeout"`
 	Conn    int64 `json:"conn"`
 	Status  int64 `json:"status"`
 	Other   int64 `json:"other"`
 }
 
-func newErrorCounts(by [numKinds]int64) ErrorCounts {
-	c := ErrorCounts{Timeout: by[kindTimeout], Conn: by[kindConn], Status: by[kindStatus], Other: by[kindOther]}
-	c.Total = c.Timeout + c.Conn + c.Status + c.Other
+// errorGroups maps a kind of warmpool.ErrorKind to its coarse group; a kind
+// not listed is "other".
+var errorGroups = map[string]string{
+	"timeout": "timeout", "pool_timeout": "timeout",
+	"refused": "conn", "reset": "conn", "idle_race": "conn", "dns": "conn",
+	"status": "status",
+}
+
+// newErrorCounts sums the counts by kind into groups.
+func newErrorCounts(byKind map[string]int64) ErrorCounts {
+	c := ErrorCounts{ByKind: map[string]int64{}}
+	for k, n := range byKind {
+		if n == 0 {
+			continue
+		}
+		c.ByKind[k] = n
+		c.Total += n
+		switch errorGroups[k] {
+		case "timeout":
+			c.Timeout += n
+		case "conn":
+			c.Conn += n
+		case "status":
+			c.Status += n
+		default:
+			c.Other += n
+		}
+	}
 	return c
 }
 
-// statusError is a response with a status other than 2xx.
-type statusError struct{ code int }
-
-func (e *statusError) Error() string { return fmt.Sprintf("status %d", e.code) }
-
-// classify sorts err into a kind, by the standard library's error values and
-// interfaces only; nothing here matches on error text.
-func classify(err error) errKind {
-	var se *statusError
-	var ne net.Error
-	var oe *net.OpError
-	var cve *tls.CertificateVerificationError
-	var uae x509.UnknownAuthorityError
-	var hne x509.HostnameError
-	var cie x509.CertificateInvalidError
-	var rhe tls.RecordHeaderError
-	var ae tls.AlertError
-	switch {
-	case errors.As(err, &se):
-		return kindStatus
-	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &hne), errors.As(err, &cie),
-		errors.As(err, &rhe), errors.As(err, &ae):
-		// TLS failures come wrapped in a dial *net.OpError: they are not
-		// the connection's fault, so this case goes before conn.
-		return kindOther
-	case errors.Is(err, warmpool.ErrPoolTimeout),
-		errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, os.ErrDeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
-		return kindTimeout
-	case errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE),
-		errors.Is(err, syscall.EADDRNOTAVAIL),
-		errors.Is(err, io.EOF),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed),
-		errors.As(err, &oe):
-		return kindConn
+// kinds lists the kinds that occurred, most frequent first, then in
+// warmpool.ErrorKinds order, as "2 reset, 1 timeout"; "-" for none.
+func (c ErrorCounts) kinds() string {
+	if c.Total == 0 {
+		return "-"
 	}
-	return kindOther
+	order := warmpool.ErrorKinds()
+	rank := func(k string) int {
+		if i := slices.Index(order, k); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	ks := slices.SortedFunc(maps.Keys(c.ByKind), func(a, b string) int {
+		if c.ByKind[a] != c.ByKind[b] {
+			if c.ByKind[a] > c.ByKind[b] {
+				return -1
+			}
+			return 1
+		}
+		return rank(a) - rank(b)
+	})
+	s := ""
+	for i, k := range ks {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.FormatInt(c.ByKind[k], 10) + " " + k
+	}
+	return s
 }

@@ -25,17 +25,21 @@ func WriteHTML(w io.Writer, r *Report) error {
 }
 
 type htmlView struct {
-	Title   string
-	Summary []string
-	Protos  []htmlProto
-	Notes   []string
-	Defs    []htmlDef
+	Title    string
+	Partial  string // why the report is partial, "" if it is not
+	Verdicts []string
+	Hints    []string
+	Summary  []string
+	Protos   []htmlProto
+	Notes    []string
+	Defs     []htmlDef
 }
 
 type htmlDef struct{ Name, Text string }
 
 type htmlProto struct {
 	Title   string
+	Verdict string
 	Lines   []string
 	Rows    []htmlRow
 	Skipped []Skipped
@@ -56,13 +60,21 @@ func newHTMLView(r *Report) htmlView {
 		Title:   "warmpool bench " + r.StartedAt.Format("2006-01-02 15:04:05Z"),
 		Summary: strings.Split(strings.TrimSpace(head.String()), "\n"),
 		Notes:   r.Notes,
+		Hints:   r.Hints,
 	}
+	if r.Partial {
+		v.Partial = r.PartialReason
+	}
+	for _, p := range r.Protos {
+		v.Verdicts = append(v.Verdicts, p.Verdict)
+	}
+	v.Verdicts = append(v.Verdicts, r.Verdict)
 	for _, k := range slices.Sorted(maps.Keys(r.Definitions)) {
 		v.Defs = append(v.Defs, htmlDef{k, r.Definitions[k]})
 	}
 	for i := range r.Protos {
 		p := &r.Protos[i]
-		hp := htmlProto{Title: p.Proto + ": " + p.URL, Lines: []string{p.Server}, Skipped: p.Skipped}
+		hp := htmlProto{Title: p.Proto + ": " + p.URL, Verdict: p.Verdict, Lines: []string{p.Server}, Skipped: p.Skipped}
 		if x := p.Proxy; x != nil {
 			hp.Lines = append(hp.Lines, proxyLines(x)...)
 		}

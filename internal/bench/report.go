@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -13,13 +14,25 @@ const SchemaVersion = 1
 // Report is the outcome of one Run. Field names are stable: the JSON form is
 // the machine-readable report.
 type Report struct {
-	SchemaVersion int               `json:"schema_version"`
-	StartedAt     time.Time         `json:"started_at"`
-	Settings      ReportSettings    `json:"settings"`
-	Machine       Machine           `json:"machine"`
-	Protos        []ProtoResult     `json:"protos"`
-	Notes         []string          `json:"notes"`
-	Definitions   map[string]string `json:"definitions"`
+	SchemaVersion int       `json:"schema_version"`
+	StartedAt     time.Time `json:"started_at"`
+	// WarmpoolVersion is warmpool.BuildVersion of the binary that ran.
+	WarmpoolVersion string         `json:"warmpool_version"`
+	Settings        ReportSettings `json:"settings"`
+	Machine         Machine        `json:"machine"`
+	// Partial is set when the invocation was interrupted: Protos then hold
+	// only the runs that finished, and PartialReason says how far it got.
+	Partial       bool          `json:"partial"`
+	PartialReason string        `json:"partial_reason"`
+	Protos        []ProtoResult `json:"protos"`
+	Notes         []string      `json:"notes"`
+	// Hints are what to change when the runs went wrong in a way with a
+	// common cause, such as a server that wants a token.
+	Hints []string `json:"hints"`
+	// Verdict concludes over every protocol, from the figures of this
+	// invocation; each ProtoResult has its own.
+	Verdict     string            `json:"verdict"`
+	Definitions map[string]string `json:"definitions"`
 }
 
 // ReportSettings records what the runs did.
@@ -46,6 +59,10 @@ type ReportSettings struct {
 	// issuer's time per fetch, 0 with none.
 	TokenMode    string  `json:"token_mode"`
 	TokenFetchMs float64 `json:"token_fetch_ms"`
+	// The in-process server's idle timeout (0: Go's default) and its cap on
+	// requests per connection (0: none).
+	ServerIdleTimeoutS       float64 `json:"server_idle_timeout_s"`
+	ServerMaxRequestsPerConn int64   `json:"server_max_requests_per_conn"`
 }
 
 // ProtoResult holds the runs of every mode over one protocol, against one
@@ -58,6 +75,7 @@ type ProtoResult struct {
 	Modes   []ModeResult `json:"modes"`
 	Skipped []Skipped    `json:"skipped"`
 	Notes   []string     `json:"notes"`
+	Verdict string       `json:"verdict"` // the conclusion over this protocol
 }
 
 // Skipped is a mode with no run over a protocol.
@@ -92,6 +110,7 @@ type ModeResult struct {
 	Requests        int64            `json:"requests"`  // completed: ok + errors
 	OK              int64            `json:"ok"`
 	Errors          ErrorCounts      `json:"errors"`
+	StatusCodes     map[string]int64 `json:"status_codes"` // non-2xx answers by status code
 	ErrorSamples    []string         `json:"error_samples"`
 	CancelledAtStop int64            `json:"cancelled_at_stop"`
 	ElapsedS        float64          `json:"elapsed_s"`
@@ -118,10 +137,13 @@ type ModeResult struct {
 	BytesReceived int64        `json:"bytes_received"`
 	Open          *Open        `json:"open_model"`
 	Pool          *PoolSummary `json:"pool"`
-	Token         *TokenResult `json:"token"` // null with token mode none
-	VsPerRequest  *Ratio       `json:"vs_per_request"`
-	VsDefault     *Ratio       `json:"vs_default"`
-	VsTuned       *Ratio       `json:"vs_tuned"`
+	// HTTPClient is a warmpool mode's effective http_client settings, by
+	// YAML key; null for the other modes.
+	HTTPClient   map[string]any `json:"http_client"`
+	Token        *TokenResult   `json:"token"` // null with token mode none
+	VsPerRequest *Ratio         `json:"vs_per_request"`
+	VsDefault    *Ratio         `json:"vs_default"`
+	VsTuned      *Ratio         `json:"vs_tuned"`
 }
 
 // Open holds the open model's figures.
@@ -135,10 +157,12 @@ type Open struct {
 }
 
 // Ratio compares a mode with a base mode of the same protocol. Throughput
-// is req/s ÷ the base's (above 1: more); P50 is p50 ÷ the base's (below 1:
-// faster).
+// is req/s ÷ the base's and P50Speedup the base's p50 ÷ this p50: above 1,
+// this mode is better, for both. P50 is p50 ÷ the base's (below 1: faster),
+// kept from the first schema.
 type Ratio struct {
 	Throughput float64 `json:"throughput"`
+	P50Speedup float64 `json:"p50_speedup"`
 	P50        float64 `json:"p50"`
 }
 
@@ -178,6 +202,10 @@ func modeResult(mode string, r *runResult, cpu *CPU) ModeResult {
 	if m.ErrorSamples == nil {
 		m.ErrorSamples = []string{}
 	}
+	m.StatusCodes = map[string]int64{}
+	for code, n := range t.codes {
+		m.StatusCodes[strconv.Itoa(code)] = n
+	}
 	if r.elapsed > 0 {
 		m.ReqPerS = float64(t.ok) / r.elapsed.Seconds()
 	}
@@ -198,11 +226,12 @@ func modeResult(mode string, r *runResult, cpu *CPU) ModeResult {
 // ratio compares m with base; nil if base has no throughput or latency to
 // compare with.
 func ratio(m, base *ModeResult) *Ratio {
-	if base == nil || base.ReqPerS == 0 || base.Latency.P50 == 0 || m.OK == 0 {
+	if base == nil || base.ReqPerS == 0 || base.Latency.P50 == 0 || m.OK == 0 || m.Latency.P50 == 0 {
 		return nil
 	}
 	return &Ratio{
 		Throughput: m.ReqPerS / base.ReqPerS,
+		P50Speedup: float64(base.Latency.P50) / float64(m.Latency.P50),
 		P50:        float64(m.Latency.P50) / float64(base.Latency.P50),
 	}
 }
@@ -228,23 +257,4 @@ func (r *Report) computeRatios() {
 			m.VsTuned = ratio(m, tuned)
 		}
 	}
-}
-
-// definitions explain the figures in every report.
-var definitions = map[string]string{
-	"req_per_s":                         "successful requests per second of the run's elapsed time, from the first request to the last answer",
-	"latency_us":                        "successful requests only, microseconds; closed model: from send to the body read to the end; open model: from the scheduled send time, so waiting for a free worker counts",
-	"server_conns_accepted":             "connections the server accepted during the run (its own count); null when unknown",
-	"server_peak_open":                  "most connections open at once at the server during the run; null when unknown (external servers)",
-	"server_conns_accepted_second_half": "connections the server accepted after half of the run's duration: churn in the steady state, past the warm-up",
-	"client_reuse_rate":                 "share of requests sent on a connection that had served before (httptrace GotConnInfo.Reused)",
-	"dial_us_per_request":               "total time in TCP connect over all requests ÷ requests (httptrace ConnectStart..ConnectDone)",
-	"tls_us_per_request":                "total time in TLS handshakes ÷ requests (httptrace TLSHandshakeStart..Done)",
-	"cpu":                               "getrusage(RUSAGE_SELF) user+sys over the run ÷ requests: the whole process, so it includes the in-process server and proxy",
-	"bytes_sent":                        "request body bytes of requests that got a response (not headers, not TLS)",
-	"bytes_received":                    "response body bytes read (not headers, not TLS)",
-	"vs_per_request":                    "throughput: req/s ÷ per-request's (above 1 is more); p50: p50 ÷ per-request's (below 1 is faster); same protocol, same invocation",
-	"errors":                            "timeout: a deadline or warmpool's pool_timeout; conn: refused, reset or closed connections, no local port; status: a non-2xx answer; other: the rest, failed TLS handshakes and rejected certificates included",
-	"cancelled_at_stop":                 "requests still in flight when the run's grace period after -duration ended; not errors",
-	"token":                             "token mode per-request or cached, else null: issuer_fetches is the in-process issuer's own count of tokens handed out during the run; fetch_us_mean the client-side time of one fetch (new connection, request, the issuer's delay, answer); fetch_us_per_request the time spent fetching ÷ requests, which the latency and req/s include",
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/warmpool/warmpool"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -67,10 +69,13 @@ func syntheticTokenReport(tokenMode string) *Report {
 		syntheticMode(ModeTuned, "HTTP/1.1", 14000, 2100, 32),
 		syntheticMode(ModeWarmpool, "HTTP/1.1", 13500, 2200, 32),
 	}
-	httpModes[1].Errors = ErrorCounts{Total: 3, Conn: 2, Timeout: 1}
-	httpModes[1].ErrorSamples = []string{"conn: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", "timeout: context deadline exceeded"}
+	httpModes[1].Errors = newErrorCounts(map[string]int64{"reset": 2, "timeout": 1})
+	httpModes[1].ErrorSamples = []string{"reset: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", "timeout: context deadline exceeded"}
 	httpModes[1].Requests += 3
-	httpModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 40500, Reused: 40468, ReuseRate: 40468.0 / 40500, Closed: 0}
+	httpModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 40500, Reused: 40468, ReuseRate: 40468.0 / 40500, Closed: 0, Findings: []warmpool.Finding{}}
+	h1 := warmpool.DefaultConfig()
+	h1.EnableHTTP2 = false
+	httpModes[3].HTTPClient = httpClientKeys(h1)
 
 	tlsModes := []ModeResult{
 		syntheticMode(ModePerRequest, "HTTP/2.0", 900, 35000, 2700),
@@ -85,7 +90,12 @@ func syntheticTokenReport(tokenMode string) *Report {
 		m.TLSUsPerRequest = float64(m.TLSHandshakes) * 600 / float64(m.Requests)
 	}
 	tlsModes[3].TLSFrom = "warmpool Stats"
-	tlsModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 35400, Reused: 35368, ReuseRate: 35368.0 / 35400, TLSHandshakes: 32}
+	tlsModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 35400, Reused: 35368, ReuseRate: 35368.0 / 35400, TLSHandshakes: 32, Findings: []warmpool.Finding{}}
+	tlsModes[3].HTTPClient = httpClientKeys(h1)
+	tlsModes[4].Pool = &PoolSummary{Created: 3, Open: 1, Requests: 28500, Reused: 28497, ReuseRate: 28497.0 / 28500, TLSHandshakes: 3, Closed: 2,
+		Findings: []warmpool.Finding{{Rule: "server-closed-idle", Severity: warmpool.SeverityWarning, Host: "127.0.0.1:40003",
+			Message: "the server closed 2 idle connections", Fix: "set keepalive_expiry below the server's idle timeout", Value: 2}}}
+	tlsModes[4].HTTPClient = httpClientKeys(warmpool.DefaultConfig())
 	tlsModes[4].ServerAccepted = nil // as for an external server without /stats
 	tlsModes[4].ServerAcceptedSecondHalf = nil
 	tlsModes[4].ServerPeakOpen = nil
@@ -117,7 +127,8 @@ func syntheticTokenReport(tokenMode string) *Report {
 			}
 		}
 	}
-	r.computeRatios()
+	r.WarmpoolVersion = "v0.0.0-synthetic"
+	r.finish()
 	return r
 }
 
@@ -201,8 +212,8 @@ func TestRatio(t *testing.T) {
 		base *ModeResult
 		want *Ratio
 	}{
-		{"faster", ModeResult{OK: 10, ReqPerS: 13000, Latency: Latency{P50: 200}}, base, &Ratio{Throughput: 13, P50: 0.1}},
-		{"itself", *base, base, &Ratio{Throughput: 1, P50: 1}},
+		{"faster", ModeResult{OK: 10, ReqPerS: 13000, Latency: Latency{P50: 200}}, base, &Ratio{Throughput: 13, P50Speedup: 10, P50: 0.1}},
+		{"itself", *base, base, &Ratio{Throughput: 1, P50Speedup: 1, P50: 1}},
 		{"no base", ModeResult{OK: 10, ReqPerS: 1, Latency: Latency{P50: 1}}, nil, nil},
 		{"base failed", ModeResult{OK: 10, ReqPerS: 1, Latency: Latency{P50: 1}}, &ModeResult{}, nil},
 		{"mode failed", ModeResult{}, base, nil},

@@ -3,13 +3,16 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
+
+	"github.com/warmpool/warmpool"
 )
 
 // Run runs every mode of s over every protocol of s, in turn, at the same
 // load, and returns the report. Every run stops by itself, at s.Duration or
-// s.Requests, whichever comes first; ctx can stop them all sooner.
+// s.Requests, whichever comes first; ctx can stop them all sooner. If ctx
+// ends before the last run, Run returns the report of the runs that
+// finished, marked Partial, with ctx's error; the run it stopped is left out.
 func Run(ctx context.Context, s Settings) (*Report, error) {
 	s, err := s.normalize()
 	if err != nil {
@@ -17,17 +20,38 @@ func Run(ctx context.Context, s Settings) (*Report, error) {
 	}
 	s = s.withDuration()
 	rep := newReport(s)
-	prog := &progress{w: s.Progress, total: s.runCount() * s.Rounds}
+	prog := newProgress(s)
+	defer prog.stop()
 	for _, proto := range s.Protos {
 		pr, err := runProto(ctx, s, proto, prog)
+		if pr != nil && (err == nil || len(pr.Modes) > 0) {
+			rep.Protos = append(rep.Protos, *pr)
+		}
+		if err != nil && ctx.Err() != nil {
+			rep.Partial = true
+			rep.PartialReason = prog.stoppedAfter()
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", proto, err)
 		}
-		rep.Protos = append(rep.Protos, *pr)
 	}
-	rep.computeRatios()
 	rep.Machine.LoadAvgEnd = loadAvg("/proc/loadavg")
+	rep.finish()
+	if rep.Partial {
+		return rep, ctx.Err()
+	}
 	return rep, nil
+}
+
+// finish computes what follows from the runs: ratios, hints and verdicts.
+func (r *Report) finish() {
+	r.computeRatios()
+	r.Hints = hints(r)
+	for i := range r.Protos {
+		r.Protos[i].Verdict = sentence(protoVerdict(&r.Protos[i], r.Partial))
+	}
+	r.Verdict = sentence(overallVerdict(r))
 }
 
 func newReport(s Settings) *Report {
@@ -63,10 +87,15 @@ func newReport(s Settings) *Report {
 			TunedMaxConns:   s.Concurrency + TunedHeadroom,
 			TokenMode:       s.TokenMode,
 			TokenFetchMs:    ms(s.TokenFetch),
+
+			ServerIdleTimeoutS:       s.ServerIdleTimeout.Seconds(),
+			ServerMaxRequestsPerConn: int64(s.ServerMaxRequests),
 		},
-		Machine:     thisMachine(),
-		Definitions: definitions,
-		Notes:       []string{},
+		WarmpoolVersion: warmpool.BuildVersion(),
+		Hints:           []string{},
+		Machine:         thisMachine(),
+		Definitions:     definitions,
+		Notes:           []string{},
 	}
 	if s.Target == "" {
 		rep.Notes = append(rep.Notes, "The server runs in this process: CPU per request includes it, and client and server share the machine's cores.")
@@ -93,6 +122,9 @@ func runProto(ctx context.Context, s Settings, proto string, prog *progress) (*P
 	baseline, _ := t.stats.snapshot(ctx)
 	if s.proxied() {
 		res, proxy, err := setUpNetwork(ctx, s, t)
+		if err != nil && ctx.Err() != nil {
+			return pr, ctx.Err()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -110,13 +142,25 @@ func runProto(ctx context.Context, s Settings, proto string, prog *progress) (*P
 		modes = append(modes, mode)
 	}
 	runs := make([]*modeRun, len(modes))
+	// partial is pr with the runs finished so far, for an interruption.
+	partial := func(err error) (*ProtoResult, error) {
+		for i, mode := range modes {
+			if runs[i] != nil {
+				pr.Modes = append(pr.Modes, runs[i].result(mode))
+			}
+		}
+		return pr, err
+	}
 	for round := range s.Rounds {
 		for i, mode := range modes {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return partial(err)
 			}
-			prog.start(proto, mode, round, s)
+			prog.start(proto, mode, round)
 			sl, err := runSlice(ctx, s, t, mode, s.slice(round), baseline.open)
+			if ctx.Err() != nil {
+				return partial(ctx.Err()) // the slice was cut short: left out
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -151,30 +195,5 @@ func settle(ctx context.Context, st serverStats, baseline int64, timeout time.Du
 			return snap.open, false
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// progress tells a person at a terminal what runs now.
-type progress struct {
-	w        io.Writer // nil: silent
-	n, total int
-}
-
-func (p *progress) start(proto, mode string, round int, s Settings) {
-	p.n++
-	if p.w == nil {
-		return
-	}
-	fmt.Fprintf(p.w, "warmpool bench: [%d/%d] %s over %s", p.n, p.total, mode, proto)
-	if s.Rounds > 1 {
-		fmt.Fprintf(p.w, ", round %d/%d", round+1, s.Rounds)
-	}
-	fmt.Fprintf(p.w, ", %v…", s.slice(round).duration)
-}
-
-func (p *progress) done(sl *modeRun) {
-	if p.w != nil {
-		ok := sl.res.tally.ok
-		fmt.Fprintf(p.w, " %d requests, %.0f req/s, %d errors\n", sl.res.completed(), float64(ok)/sl.res.elapsed.Seconds(), sl.res.completed()-ok)
 	}
 }

@@ -77,9 +77,14 @@ func TestRunStopsAtRequests(t *testing.T) {
 			t.Errorf("%s: %d requests, %d ok; want exactly %d", mode, m.Requests, m.OK, n)
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "warmpool bench: [1/2] default over http") ||
-		!strings.HasPrefix(lines[1], "warmpool bench: [2/2] warmpool over http") || !strings.Contains(lines[1], "… 37 requests, ") {
+	// Each run ends with a line of its own, which overwrites any status line
+	// before it.
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(progress.String()), "\n") {
+		lines = append(lines, l[strings.LastIndex(l, "\r\033[K")+len("\r\033[K"):])
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "warmpool bench: [1/2] default over http: 37 requests, ") ||
+		!strings.HasPrefix(lines[1], "warmpool bench: [2/2] warmpool over http: 37 requests, ") {
 		t.Errorf("progress: got %q, want a line per run", progress.String())
 	}
 }
@@ -270,3 +275,25 @@ func TestProxiedTargetKeepsServerName(t *testing.T) {
 }
 
 func refTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
+
+func TestRunServerMaxRequests(t *testing.T) {
+	// The server ends each connection after 5 requests: 40 requests need at
+	// least 8 connections in every mode, and the report says so.
+	const n, per = 40, 5
+	modes := []string{ModeTuned, ModeWarmpool}
+	rep := runT(t, Settings{Protos: []string{ProtoHTTP}, Modes: modes, Concurrency: 2, Requests: n, Duration: time.Minute, ServerMaxRequests: per})
+	if got := rep.Settings.ServerMaxRequestsPerConn; got != per {
+		t.Errorf("settings: got %d, want %d", got, per)
+	}
+	for _, mode := range modes {
+		m := modeOf(t, rep, ProtoHTTP, mode)
+		if m.Requests != n || m.ServerAccepted == nil || *m.ServerAccepted < n/per {
+			t.Errorf("%s: %d requests on %v connections; want %d on at least %d", mode, m.Requests, m.ServerAccepted, n, n/per)
+		}
+	}
+	var text strings.Builder
+	WriteText(&text, rep)
+	if !strings.Contains(text.String(), "server: closes a connection after 5 requests\n") {
+		t.Errorf("the report does not state the server's limit:\n%s", text.String())
+	}
+}

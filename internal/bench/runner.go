@@ -6,12 +6,15 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/warmpool/warmpool"
 )
 
 // load is how one run loads the server, and when it stops.
@@ -31,6 +34,7 @@ func stopGrace(d time.Duration) time.Duration { return max(2*time.Second, d) }
 // token unless the client adds it.
 type requestTemplate struct {
 	url    string
+	shown  string // url without user info or query, for errors
 	host   string // Host header, "" for the URL's
 	body   []byte
 	header map[string][]string // shared, read-only value slices
@@ -44,7 +48,12 @@ func newTemplate(t *target, body []byte, withAuth bool) *requestTemplate {
 	if withAuth && t.token != "" {
 		h["Authorization"] = []string{"Bearer " + t.token}
 	}
-	return &requestTemplate{url: t.url, host: t.host, body: body, header: h}
+	shown := t.url
+	if u, err := url.Parse(t.url); err == nil {
+		u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+		shown = u.String()
+	}
+	return &requestTemplate{url: t.url, shown: shown, host: t.host, body: body, header: h}
 }
 
 func (rt *requestTemplate) newRequest(ctx context.Context) (*http.Request, error) {
@@ -97,9 +106,10 @@ func (r *runResult) completed() int64 {
 // tally is one worker's counts, merged after the run.
 type tally struct {
 	ok        int64
-	errs      [numKinds]int64
-	samples   []string // first distinct error messages
-	cancelled int64    // in flight when the run was stopped
+	errs      map[string]int64 // by warmpool.ErrorKind; nil until the first
+	codes     map[int]int64    // non-2xx answers by status code; nil until the first
+	samples   []string         // first distinct error messages
+	cancelled int64            // in flight when the run was stopped
 	gotConn   int64
 	reused    int64
 	sent      int64 // request body bytes
@@ -117,6 +127,13 @@ func (t *tally) addSample(msg string) {
 	}
 }
 
+func (t *tally) addErr(kind string, n int64) {
+	if t.errs == nil {
+		t.errs = map[string]int64{}
+	}
+	t.errs[kind] += n
+}
+
 func (t *tally) merge(o *tally) {
 	if o.ok > 0 {
 		if t.ok == 0 || o.lo < t.lo {
@@ -125,8 +142,14 @@ func (t *tally) merge(o *tally) {
 		t.hi = max(t.hi, o.hi)
 	}
 	t.ok += o.ok
-	for k := range t.errs {
-		t.errs[k] += o.errs[k]
+	for k, n := range o.errs {
+		t.addErr(k, n)
+	}
+	for code, n := range o.codes {
+		if t.codes == nil {
+			t.codes = map[int]int64{}
+		}
+		t.codes[code] += n
 	}
 	for _, s := range o.samples {
 		t.addSample(s)
@@ -279,7 +302,11 @@ func (w *worker) one(ctx context.Context, sched time.Time) {
 			w.t.received += n
 			w.t.protocols[resp.Proto]++
 			if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-				err = &statusError{code: resp.StatusCode}
+				err = &warmpool.StatusError{StatusCode: resp.StatusCode, Method: req.Method, URL: w.tmpl.shown, Attempts: 1}
+				if w.t.codes == nil {
+					w.t.codes = map[int]int64{}
+				}
+				w.t.codes[resp.StatusCode]++
 			}
 		}
 	}
@@ -295,9 +322,9 @@ func (w *worker) one(ctx context.Context, sched time.Time) {
 			w.t.cancelled++
 			return
 		}
-		k := classify(err)
-		w.t.errs[k]++
-		w.t.addSample(k.String() + ": " + err.Error())
+		k := warmpool.ErrorKind(err)
+		w.t.addErr(k, 1)
+		w.t.addSample(k + ": " + err.Error())
 		return
 	}
 	if w.t.ok == 0 || d < w.t.lo {

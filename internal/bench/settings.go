@@ -143,8 +143,19 @@ type Settings struct {
 	Insecure bool
 	// ServerDelay is the service time of the in-process server per request.
 	ServerDelay time.Duration
-	// Progress, if not nil, receives a line as each run starts and ends.
+	// ServerIdleTimeout is the in-process server's idle timeout
+	// (http.Server.IdleTimeout); zero means Go's default. Not with a Target.
+	ServerIdleTimeout time.Duration
+	// ServerMaxRequests makes the in-process server close a connection
+	// after this many requests; zero means no limit. Not with a Target.
+	ServerMaxRequests int
+	// Progress, if not nil, receives a line as each run ends, and, every
+	// ProgressEvery while one runs, a status line with the time left, which
+	// the next overwrites (a carriage return, for a terminal).
 	Progress io.Writer
+	// ProgressEvery is how often the status line is updated; zero means
+	// one second.
+	ProgressEvery time.Duration
 
 	// settleTimeout bounds the wait for the server to see the previous mode's
 	// connections close; zero means 3s.
@@ -190,6 +201,12 @@ func (s Settings) normalize() (Settings, error) {
 		return s, fmt.Errorf("negative bandwidth %d KB/s", s.BandwidthKBps)
 	case s.ServerDelay < 0:
 		return s, fmt.Errorf("negative server delay %v", s.ServerDelay)
+	case s.ServerIdleTimeout < 0:
+		return s, fmt.Errorf("negative server idle timeout %v", s.ServerIdleTimeout)
+	case s.ServerMaxRequests < 0:
+		return s, fmt.Errorf("negative server max requests per connection %d", s.ServerMaxRequests)
+	case s.Target != "" && (s.ServerIdleTimeout != 0 || s.ServerMaxRequests != 0 || s.ServerDelay != 0):
+		return s, errors.New("the server settings (delay, idle timeout, max requests) are for the in-process server; an external one has its own")
 	}
 	for name, d := range map[string]time.Duration{"rtt": s.RTT, "jitter": s.Jitter} {
 		if d < 0 || d%time.Millisecond != 0 {
@@ -316,6 +333,9 @@ func (s Settings) withDuration() Settings {
 		if s.runCount() > AutoDurationRuns {
 			s.Duration = ShortDuration
 		}
+	}
+	if s.ProgressEvery == 0 {
+		s.ProgressEvery = time.Second
 	}
 	if s.settleTimeout == 0 {
 		s.settleTimeout = 3 * time.Second

@@ -3,9 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/warmpool/warmpool"
 	"runtime"
 	"time"
+
+	"github.com/warmpool/warmpool"
 )
 
 // modeRun is what one mode measured over its slices so far: a run is
@@ -137,6 +138,7 @@ func (m *modeRun) result(mode string) ModeResult {
 		r.TLSHandshakes = p.TLSHandshakes
 		r.TLSUsPerRequest = float64(p.tlsTime.Nanoseconds()) / 1e3 / n
 		r.TLSFrom = "warmpool Stats"
+		r.HTTPClient = p.httpClient
 	}
 	r.ServerAccepted = m.server.accepted
 	r.ServerAcceptedSecondHalf = m.server.secondHalf
@@ -161,6 +163,7 @@ func (p *PoolSummary) plus(o *PoolSummary) *PoolSummary {
 		TLSHandshakes: p.TLSHandshakes + o.TLSHandshakes,
 		tlsTime:       p.tlsTime + o.tlsTime,
 		dialTime:      p.dialTime + o.dialTime,
+		httpClient:    o.httpClient,
 		Findings:      append(append([]warmpool.Finding{}, p.Findings...), o.Findings...),
 	}
 	if s.Requests > 0 {

@@ -60,7 +60,8 @@ func startTarget(s Settings, proto string) (*target, error) {
 		token = randomToken()
 	}
 	srvProto := proto // refserver names them as we do
-	srv, err := refserver.New(refserver.Options{Proto: srvProto, Token: token, Delay: s.ServerDelay})
+	srv, err := refserver.New(refserver.Options{Proto: srvProto, Token: token, Delay: s.ServerDelay,
+		IdleTimeout: s.ServerIdleTimeout, MaxRequestsPerConn: s.ServerMaxRequests})
 	if err != nil {
 		return nil, err
 	}

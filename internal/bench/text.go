@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,7 +11,9 @@ import (
 )
 
 // WriteText writes the report as tables for people: per protocol,
-// throughput and latency, then connections and cost, then ratios.
+// throughput and latency, then connections, errors and cost, then ratios;
+// then the notes and the legend, any hints, and last, where a reader's eye
+// lands, the verdicts.
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
 	writeHeader(&b, r)
@@ -23,18 +26,44 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
 	b.WriteString(textLegend)
+	b.WriteString("\n")
+	writeConclusion(&b, r)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteVerdict writes the hints and the verdicts alone: the end of
+// WriteText.
+func WriteVerdict(w io.Writer, r *Report) error {
+	var b strings.Builder
+	writeConclusion(&b, r)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeConclusion(b *strings.Builder, r *Report) {
+	if r.Partial {
+		fmt.Fprintf(b, "PARTIAL REPORT: %s; the runs above are those that finished.\n", r.PartialReason)
+	}
+	for _, h := range r.Hints {
+		b.WriteString(h + "\n")
+	}
+	for _, p := range r.Protos {
+		b.WriteString(p.Verdict + "\n")
+	}
+	b.WriteString(r.Verdict + "\n")
 }
 
 const textLegend = `req/s counts successful requests over the run's elapsed time. Latency is of
 successful requests; in the open model it runs from the scheduled send time.
 accepted (in all, and in the second half of the run: the steady state) and peak
-are the server's own connection counts ("-": unknown). reuse, dial and tls come
-from httptrace, or (*) warmpool's Stats. cpu is the whole process's (getrusage): the in-process server
-and proxy too. Body bytes leave out headers and TLS. ×mode is req/s ÷ that
-mode's (more is better), and p50 ÷ its p50 (less is faster), same protocol,
-same invocation.
+are the server's own connection counts ("-": unknown). Errors are by kind, as
+warmpool.ErrorKind names them. reuse, dial and tls come from httptrace, or (*)
+warmpool's Stats. cpu is the whole process's (getrusage): the in-process server
+and proxy too. Body bytes leave out headers and TLS. In the ratios, higher is
+better: throughput is req/s ÷ the other mode's, p50 speed-up the other mode's
+p50 ÷ this one's; same protocol, same invocation. The verdicts take a ratio
+within 10% for on par: run again, or with -rounds, before trusting less.
 `
 
 func writeHeader(b *strings.Builder, r *Report) {
@@ -62,8 +91,8 @@ func writeHeader(b *strings.Builder, r *Report) {
 		fmt.Fprintf(b, ", each in %d rounds interleaved with the other modes'", s.Rounds)
 	}
 	b.WriteString("\n")
-	if s.ServerDelayMs > 0 {
-		fmt.Fprintf(b, "server: %sms service time per request\n", fmtFloat(s.ServerDelayMs))
+	if line := serverLine(s); line != "" {
+		fmt.Fprintf(b, "server: %s\n", line)
 	}
 	fmt.Fprintf(b, "token mode: %s\n", tokenModeLine(s))
 	if s.ConfigFile != "" {
@@ -109,7 +138,7 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 
 	b.WriteString("\n")
 	tlsFromPool := false
-	conns := newTable("mode", ">accepted", ">2nd half", ">peak", ">reuse", ">dial/req", ">tls/req", ">cpu/req", ">body out/req", ">body in/req")
+	conns := newTable("mode", ">accepted", ">2nd half", ">peak", ">reuse", ">dial/req", ">tls/req", ">cpu/req", ">body out/req", ">body in/req", "errors by kind")
 	for _, m := range p.Modes {
 		cpu := "-"
 		if m.CPU != nil {
@@ -125,15 +154,15 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 			tlsReq = "-"
 		}
 		conns.add(m.Mode, fmtOptInt(m.ServerAccepted), fmtOptInt(m.ServerAcceptedSecondHalf), fmtOptInt(m.ServerPeakOpen), reuse,
-			dial, tlsReq, cpu, perRequest(m.BytesSent, m.OK), perRequest(m.BytesReceived, m.OK))
+			dial, tlsReq, cpu, perRequest(m.BytesSent, m.OK), perRequest(m.BytesReceived, m.OK), m.Errors.kinds())
 	}
 	conns.write(b)
 	if tlsFromPool {
 		b.WriteString("* from warmpool's own Stats: the bench adds no httptrace to warmpool's requests (a second trace would make net/http merge the two by reflection, a cost only warmpool would pay)\n")
 	}
 
-	b.WriteString("\n")
-	ratios := newTable("mode", ">req/s ×per-request", ">×default", ">×tuned", ">p50 ×per-request", ">×default", ">×tuned")
+	b.WriteString("\nratios, higher is better: this mode's req/s ÷ the other's, and the other's p50 ÷ this mode's\n")
+	ratios := newTable("mode", ">req/s ×per-request", ">×default", ">×tuned", ">p50 speed-up ×per-request", ">×default", ">×tuned")
 	for _, m := range p.Modes {
 		ratios.add(m.Mode, fmtRatio(m.VsPerRequest, true), fmtRatio(m.VsDefault, true), fmtRatio(m.VsTuned, true),
 			fmtRatio(m.VsPerRequest, false), fmtRatio(m.VsDefault, false), fmtRatio(m.VsTuned, false))
@@ -164,8 +193,7 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 		if e.Total == 0 {
 			continue
 		}
-		fmt.Fprintf(b, "%s errors: %d timeout, %d conn, %d status, %d other; first: %s\n",
-			m.Mode, e.Timeout, e.Conn, e.Status, e.Other, strings.Join(m.ErrorSamples, " | "))
+		fmt.Fprintf(b, "%s errors: %s; first: %s\n", m.Mode, failures(&m), strings.Join(m.ErrorSamples, " | "))
 	}
 	for _, m := range p.Modes {
 		if m.CancelledAtStop > 0 {
@@ -175,6 +203,22 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 	for _, n := range p.Notes {
 		fmt.Fprintf(b, "note: %s\n", n)
 	}
+}
+
+// serverLine describes the in-process server's settings, "" for the
+// defaults.
+func serverLine(s *ReportSettings) string {
+	var parts []string
+	if s.ServerDelayMs > 0 {
+		parts = append(parts, fmtFloat(s.ServerDelayMs)+"ms service time per request")
+	}
+	if s.ServerIdleTimeoutS > 0 {
+		parts = append(parts, "closes a connection idle for "+fmtSeconds(s.ServerIdleTimeoutS))
+	}
+	if s.ServerMaxRequestsPerConn > 0 {
+		parts = append(parts, "closes a connection after "+plural(s.ServerMaxRequestsPerConn, "request"))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // tokenModeLine says where the requests' token came from.
@@ -356,12 +400,21 @@ func perRequest(total, n int64) string {
 	return strconv.FormatInt((total+n/2)/n, 10) + " B"
 }
 
-// fmtRatio formats the throughput or p50 part of r.
+// fmtCodes formats status codes and their counts: "401×20, 503×2".
+func fmtCodes(codes map[string]int64) string {
+	var cs []string
+	for _, c := range slices.Sorted(maps.Keys(codes)) {
+		cs = append(cs, c+"×"+fmtInt(codes[c]))
+	}
+	return strings.Join(cs, ", ")
+}
+
+// fmtRatio formats the throughput or p50 speed-up of r.
 func fmtRatio(r *Ratio, throughput bool) string {
 	if r == nil {
 		return "-"
 	}
-	v := r.P50
+	v := r.P50Speedup
 	if throughput {
 		v = r.Throughput
 	}
