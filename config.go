@@ -103,6 +103,18 @@ type Config struct {
 	// host that is not loopback, where anyone on the path can read it. Key
 	// allow_insecure_token. Zero means off: such a request fails.
 	AllowInsecureToken bool
+	// Headers are sent on every request that does not set the header
+	// itself, such as {"User-Agent": "my-svc/1.2", "X-Team": "search"}.
+	// Names are case-insensitive: LoadConfig stores them canonicalised
+	// (http.CanonicalHeaderKey), and two names that differ only in case are
+	// an error. Authorization is not allowed (the token comes from Auth or a
+	// token source option), nor is Host (net/http takes it from the URL); an
+	// invalid name or value is an error. Key headers, a mapping of names to
+	// values; WARMPOOL_HEADERS replaces the file's headers as a whole with
+	// "Name: value" pairs separated by newlines, or by ";" if there is no
+	// newline (so a value holding ";" needs the newline form). Values never
+	// appear in errors. Zero means none.
+	Headers map[string]string
 
 	// Auth selects the bearer token source, from the auth block (a sibling
 	// of http_client) and WARMPOOL_AUTH_<KEY> variables; see AuthConfig. New
@@ -192,6 +204,7 @@ func (c Config) problems() []*ConfigError {
 			Allowed: fmt.Sprintf("must be ≤ max_connections (%d)", c.MaxConnections),
 		})
 	}
+	errs = append(errs, headerProblems(c.Headers)...)
 	if err := c.Auth.validate(); err != nil {
 		ce, ok := errors.AsType[*ConfigError](err)
 		if !ok {

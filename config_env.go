@@ -49,7 +49,11 @@ func (l *configLoader) env(env map[string]string) {
 		for i := range table {
 			name := table[i].envName()
 			known = append(known, name)
-			if v := env[name]; v != "" {
+			switch v := env[name]; {
+			case v == "":
+			case table[i].mapping != nil:
+				l.envHeaders(&table[i], name, v)
+			default:
 				l.set(&table[i], v, "env "+name)
 			}
 		}

@@ -32,6 +32,9 @@ func FuzzParseConfig(f *testing.F) {
 		"auth:\n  type: file\n  path: ~\n",
 		"auth:\n  type: env\n  env: A=B\n  token: x\n",
 		"a: &c [x, y]\nauth:\n  type: command\n  command: *c\n",
+		"http_client:\n  headers: {User-Agent: my-svc/1.2, x-team: search, X-Team: again}\n",
+		"http_client:\n  headers:\n    Authorization: x\n    \"a b\": \"\\n\"\n    X-A: [1]\n",
+		"httpClient: {}\nauth: {}\nAUTH: {}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -81,6 +84,27 @@ func checkConfigErrors(t testing.TB, err error) {
 	if !errors.As(err, &first) || first != list[0] {
 		t.Fatalf("errors.As found %v, want the first, %v", first, list[0])
 	}
+}
+
+// FuzzHeadersEnv checks that WARMPOOL_HEADERS never panics, that every
+// error is a *ConfigError, and that headers it accepts pass Validate.
+func FuzzHeadersEnv(f *testing.F) {
+	for _, seed := range []string{
+		"User-Agent: my-svc/1.2; X-Team: search", "Accept: text/html;q=0.9\nX-A: 1\n", "a", ":", ";;", "X: \x00",
+		"authorization: x", "X-A: 1; x-a: 2", "\n\n", "X-A:", " X-A : b ",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := applyEnv(DefaultConfig(), map[string]string{"WARMPOOL_HEADERS": s})
+		if err != nil {
+			checkConfigErrors(t, err)
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("WARMPOOL_HEADERS=%q gave %#v, which fails Validate: %v", s, c.Headers, err)
+		}
+	})
 }
 
 // FuzzParseDuration checks that parseConfigDuration never panics, never returns a

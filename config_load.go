@@ -175,6 +175,8 @@ func (l *configLoader) yamlBlock(root *yaml.Node, name string, table []setting, 
 		}
 		seen[k.Value] = content[i].Line
 		switch {
+		case f.mapping != nil:
+			l.yamlHeaders(f, v, at)
 		case v.Kind == yaml.SequenceNode && f.list != nil:
 			l.setList(f, v, at)
 		case v.Kind != yaml.ScalarNode:

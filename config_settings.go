@@ -18,9 +18,10 @@ type setting struct {
 	parse   func(c *Config, s string) bool // stores s in c; false if s is not allowed
 	check   func(c *Config) (string, bool) // formats the value in c; false if Validate rejects it
 
-	block  string                               // "" for http_client, or authBlockKey
-	list   func(c *Config, items []string) bool // non-nil: a YAML list is allowed too
-	secret bool                                 // the value never appears in errors
+	block   string                               // "" for http_client, or authBlockKey
+	list    func(c *Config, items []string) bool // non-nil: a YAML list is allowed too
+	secret  bool                                 // the value never appears in errors
+	mapping func(c *Config) *map[string]string   // non-nil: the value is a mapping of headers (see config_headers.go)
 }
 
 // fullKey is the YAML path of the setting, such as "http_client.h2c".
@@ -69,6 +70,7 @@ var settings = []setting{
 	intSetting("max_response_bytes", int64(1), func(c *Config) *int64 { return &c.MaxResponseBytes }),
 	durationSetting("stats_log_interval", 0, func(c *Config) *time.Duration { return &c.StatsLogInterval }),
 	boolSetting("allow_insecure_token", func(c *Config) *bool { return &c.AllowInsecureToken }),
+	headersSetting("headers", func(c *Config) *map[string]string { return &c.Headers }),
 }
 
 // authSettings are the keys of the auth block. AuthConfig.validate checks

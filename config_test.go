@@ -260,8 +260,8 @@ func TestSettingsTable(t *testing.T) {
 	owner := map[string]string{} // Config field name → key
 	for _, f := range settings {
 		var c Config
-		if !f.parse(&c, "7") && !f.parse(&c, "true") {
-			t.Fatalf("%s: accepts neither 7 nor true", f.key)
+		if !f.parse(&c, "7") && !f.parse(&c, "true") && !f.parse(&c, "X-Test: 7") {
+			t.Fatalf("%s: accepts none of 7, true and X-Test: 7", f.key)
 		}
 		v := reflect.ValueOf(c)
 		var changed []string
