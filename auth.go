@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warmpool/warmpool/internal/loopback"
 )
 
 // tokens routes each request to the cached source for its origin.
@@ -91,7 +92,7 @@ func (t *tokens) fetchStats() (fetches, failures int64) {
 // fetching the token within ctx, which carries the attempt's
 // request_timeout.
 func (c *Client) authHeader(ctx context.Context, u *url.URL) ([]string, error) {
-	if u.Scheme == "http" && !c.cfg.AllowInsecureToken && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !c.cfg.AllowInsecureToken && !loopback.Host(u.Hostname()) {
 		return nil, fmt.Errorf("%w to %s; use https or set allow_insecure_token: true", ErrInsecureToken, u.Host)
 	}
 	o := c.tokens.forURL(u)
@@ -112,15 +113,6 @@ func (c *Client) authHeader(ctx context.Context, u *url.URL) ([]string, error) {
 // anyone on the path could read it, unless allow_insecure_token is set. It
 // is a setting, not a fault: retrying cannot help.
 var ErrInsecureToken = errors.New("warmpool: refusing to send a bearer token over plain http")
-
-func isLoopback(host string) bool {
-	switch host {
-	case "localhost", "127.0.0.1", "::1": // the common cases, without parsing
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // defaultRefreshBefore is how long before expiry a cached token is
 // refreshed: Google's libraries refresh ID tokens about as early.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -60,6 +61,7 @@ type Client struct {
 // no effect.
 func New(cfg Config, opts ...Option) (*Client, error) {
 	cfg = cfg.withDefaults()
+	cfg.Headers = maps.Clone(cfg.Headers)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		now:        c.now,
 		idleExpiry: cfg.KeepaliveExpiry,
 		maxAge:     cfg.MaxConnectionAge,
-		learnIdle:  learnIdleTimeout(cfg),
+		learnIdle:  cfg.LearnIdleTimeout,
 		rand:       c.rand,
 		hooks:      &c.hooks,
 		log:        logFunc(c.log),
@@ -182,8 +184,13 @@ func newTransport(cfg Config, d *dialer) *http.Transport {
 	}
 }
 
-// Config returns the configuration in effect, defaults filled in.
-func (c *Client) Config() Config { return c.cfg }
+// Config returns the configuration in effect, defaults filled in. It is a
+// copy: changing it changes nothing in the client.
+func (c *Client) Config() Config {
+	cfg := c.cfg
+	cfg.Headers = maps.Clone(cfg.Headers)
+	return cfg
+}
 
 // HTTPClient returns a new standard *http.Client that shares this client's
 // pool, token, timeouts, limits and retries, for libraries that take one

@@ -103,6 +103,16 @@ type Config struct {
 	// host that is not loopback, where anyone on the path can read it. Key
 	// allow_insecure_token. Zero means off: such a request fails.
 	AllowInsecureToken bool
+	// LearnIdleTimeout makes the client learn each server's idle timeout,
+	// from a "Keep-Alive: timeout=N" answer header or from the idle time of
+	// a connection the server closed, and close idle connections a margin
+	// (10 % or 250 ms, whichever is larger) before it, so that no request is
+	// sent on a connection as the server closes it. KeepaliveExpiry stays
+	// the upper bound. See HostStats.LearnedIdleTimeout. Key
+	// learn_idle_timeout. The default is true. In a literal, false means the
+	// default, true; to turn it off, start from DefaultConfig() and set it to
+	// false.
+	LearnIdleTimeout bool
 	// Headers are sent on every request that does not set the header
 	// itself, such as {"User-Agent": "my-svc/1.2", "X-Team": "search"}.
 	// Names are case-insensitive: LoadConfig stores them canonicalised
@@ -118,14 +128,15 @@ type Config struct {
 
 	// Auth selects the bearer token source, from the auth block (a sibling
 	// of http_client) and WARMPOOL_AUTH_<KEY> variables; see AuthConfig. New
-	// does not act on it: pass the option from Auth.Option to New. Zero means
-	// no token, with RefreshBefore and Timeout at their defaults.
+	// uses it (through Auth.Option) when no WithTokenSource or
+	// WithTokenSourceFor option is given; such an option takes precedence.
+	// Zero means no token, with RefreshBefore and Timeout at their defaults.
 	Auth AuthConfig
 
 	// filled is set by DefaultConfig, LoadConfig, ParseConfig and
 	// withDefaults (so by New, for Client.Config): the zero of EnableHTTP2,
-	// MaxRetries, RetryBudgetPercent or RetryBudgetMinPerSecond is then a
-	// choice, not a field left out of a literal.
+	// MaxRetries, RetryBudgetPercent, RetryBudgetMinPerSecond or
+	// LearnIdleTimeout is then a choice, not a field left out of a literal.
 	filled bool
 }
 
@@ -140,7 +151,7 @@ func DefaultConfig() Config { return baseConfig().withDefaults() }
 // it rather than from DefaultConfig, so that the default of
 // MaxKeepaliveConnections can follow a max_connections the file sets.
 func baseConfig() Config {
-	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10, filled: true}
+	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10, LearnIdleTimeout: true, filled: true}
 }
 
 // withDefaults replaces each zero that means a default with that default, and
@@ -150,6 +161,7 @@ func (c Config) withDefaults() Config {
 	if !c.filled {
 		b := baseConfig()
 		c.EnableHTTP2 = true // false is the zero: a literal cannot have chosen it
+		c.LearnIdleTimeout = true
 		orDefault(&c.MaxRetries, b.MaxRetries)
 		orDefault(&c.RetryBudgetPercent, b.RetryBudgetPercent)
 		orDefault(&c.RetryBudgetMinPerSecond, b.RetryBudgetMinPerSecond)

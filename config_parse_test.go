@@ -71,6 +71,7 @@ func TestParseConfig(t *testing.T) {
   max_response_bytes: 1024
   stats_log_interval: 15
   allow_insecure_token: true
+  learn_idle_timeout: false
 `,
 			want: func(c *Config) {
 				*c = Config{

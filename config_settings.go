@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,7 @@ var settings = []setting{
 	intSetting("max_response_bytes", int64(1), func(c *Config) *int64 { return &c.MaxResponseBytes }),
 	durationSetting("stats_log_interval", 0, func(c *Config) *time.Duration { return &c.StatsLogInterval }),
 	boolSetting("allow_insecure_token", func(c *Config) *bool { return &c.AllowInsecureToken }),
+	boolSetting("learn_idle_timeout", func(c *Config) *bool { return &c.LearnIdleTimeout }),
 	headersSetting("headers", func(c *Config) *map[string]string { return &c.Headers }),
 }
 
@@ -201,4 +203,30 @@ func parseConfigDuration(s string) (time.Duration, error) {
 		return 0, errConfigDuration
 	}
 	return d, nil
+}
+
+// Settings returns the http_client block of c, defaults filled in, as its
+// YAML keys and their values formatted as the loader reads them (durations
+// as Go durations such as "30s"): for reports and debugging, and the one
+// mapping of Config fields to keys outside this table. Header values are
+// shown as "[redacted]", as they may hold credentials; the auth block, which
+// may hold a token, is left out. Feeding the result back through ParseConfig
+// gives c again (header values apart).
+func (c Config) Settings() map[string]string {
+	d := c.withDefaults()
+	out := make(map[string]string, len(settings))
+	for _, f := range settings {
+		if f.mapping != nil {
+			names := make([]string, 0, len(*f.mapping(&d)))
+			for k := range *f.mapping(&d) {
+				names = append(names, k+": "+redactedMark)
+			}
+			slices.Sort(names)
+			out[f.key] = strings.Join(names, "; ")
+			continue
+		}
+		v, _ := f.check(&d)
+		out[f.key] = v
+	}
+	return out
 }

@@ -2,10 +2,13 @@ package warmpool
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +54,7 @@ func TestDefaultConfig(t *testing.T) {
 		RetryBudgetPercent:      20,
 		RetryBudgetMinPerSecond: 10,
 		MaxResponseBytes:        10485760,
+		LearnIdleTimeout:        true,
 		Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
 		filled:                  true,
 	}
@@ -174,7 +178,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxKeepaliveConnections: 1, MaxConnections: 2, KeepaliveExpiry: 3, ConnectionTimeout: 4, RequestTimeout: 5,
 		PoolTimeout: 6, EnableHTTP2: true, H2C: true, MaxRetries: 7, RetryBackoffFactor: 8, RetryMaxBackoff: 9,
 		RetryBudgetPercent: 10, RetryBudgetMinPerSecond: 11, MaxConnectionAge: 12, MaxResponseBytes: 13,
-		StatsLogInterval: 14, AllowInsecureToken: true, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
+		StatsLogInterval: 14, AllowInsecureToken: true, LearnIdleTimeout: true, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
 	}
 	want := set
 	want.filled = true
@@ -303,5 +307,33 @@ func TestUnknownKey(t *testing.T) {
 				t.Errorf("got %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestSettingsRoundTrip writes Config.Settings as an http_client block and
+// reads it back: every key is one the loader knows, and every value comes
+// back as it was.
+func TestSettingsRoundTrip(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxConnections, cfg.MaxKeepaliveConnections, cfg.KeepaliveExpiry, cfg.H2C, cfg.RetryBackoffFactor = 7, 5, 1500*time.Millisecond, true, 0.25
+	cfg.MaxConnectionAge, cfg.MaxResponseBytes, cfg.LearnIdleTimeout, cfg.MaxRetries = time.Minute, 12345, false, 0
+	var y strings.Builder
+	y.WriteString("http_client:\n")
+	for _, k := range slices.Sorted(maps.Keys(cfg.Settings())) {
+		if v := cfg.Settings()[k]; v != "" {
+			fmt.Fprintf(&y, "  %s: %q\n", k, v)
+		}
+	}
+	back, err := ParseConfig([]byte(y.String()), "settings.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y.String())
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("round trip: got %+v, want %+v", back, cfg)
+	}
+	h := DefaultConfig()
+	h.Headers = map[string]string{"X-Api-Key": "secret"}
+	if got := h.Settings()["headers"]; got != "X-Api-Key: "+redactedMark {
+		t.Errorf("headers shown as %q, want the name with the value redacted", got)
 	}
 }

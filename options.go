@@ -85,13 +85,16 @@ func WithTransportMiddleware(mw func(http.RoundTripper) http.RoundTripper) Optio
 	}
 }
 
-// defaultUserAgent is sent on requests that set no User-Agent.
-const defaultUserAgent = "warmpool"
+// defaultUserAgent is sent on requests that set no User-Agent, unless
+// Config.Headers names one.
+const defaultUserAgent = "warmpool/" + Version
 
-// defaultHeader is the header every request gets unless it sets its own.
+// defaultHeader is the header every request gets unless it sets its own:
+// the User-Agent and Config.Headers.
 func defaultHeader(cfg Config) http.Header {
-	return http.Header{"User-Agent": {defaultUserAgent}}
+	h := http.Header{"User-Agent": {defaultUserAgent}}
+	for k, v := range cfg.Headers {
+		h[http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	return h
 }
-
-// learnIdleTimeout reports whether the client learns servers' idle timeouts.
-func learnIdleTimeout(cfg Config) bool { return true }

@@ -316,7 +316,9 @@ func TestStatsCountsClientClose(t *testing.T) {
 	for _, p := range protos[:2] {
 		t.Run(p.name, func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server})
-			c := newClient(t, srv, Config{EnableHTTP2: false})
+			cfg := DefaultConfig()
+			cfg.EnableHTTP2 = false
+			c := newClient(t, srv, cfg)
 			n := openConns(t, c, srv, 4)
 			c.Close()
 			st := c.Stats()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/loopback"
 	"github.com/warmpool/warmpool/internal/refserver"
 	"github.com/warmpool/warmpool/prom"
 )
@@ -149,7 +150,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if u, err := url.Parse(*upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("serve", "-upstream %q: want an absolute http:// or https:// URL", redact(*upstream))
 	}
-	loopback, err := isLoopback(opts.Addr)
+	loopback, err := loopback.Addr(opts.Addr)
 	if err != nil {
 		return usagef("serve", "-addr %q: %v", opts.Addr, err)
 	}
@@ -290,18 +291,4 @@ func reportUpstream(stderr io.Writer, client *warmpool.Client) {
 	for _, f := range warmpool.Diagnose(st, client.Config()) {
 		fmt.Fprintf(stderr, "warmpool serve: upstream pool: %s\n", f)
 	}
-}
-
-// isLoopback reports whether addr's host is a loopback IP or "localhost". An
-// empty host (":8080") means every interface, so it is not loopback.
-func isLoopback(addr string) (bool, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false, err
-	}
-	if host == "localhost" {
-		return true, nil
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback(), nil
 }

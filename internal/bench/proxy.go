@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/rs/zerolog"
+
+	"github.com/warmpool/warmpool/internal/loopback"
 )
 
 // netProxy is an in-process toxiproxy between the client and the server, on
@@ -130,7 +131,7 @@ func proxiedTarget(t *target, addr string) *target {
 	host, hostname := u.Host, u.Hostname()
 	u.Host = addr
 	p.url = u.String()
-	if t.host == "" && !isLoopbackHost(hostname) {
+	if t.host == "" && !loopback.Host(hostname) {
 		p.host = host
 	}
 	if t.tls != nil && t.tls.ServerName == "" {
@@ -138,11 +139,6 @@ func proxiedTarget(t *target, addr string) *target {
 		p.tls.ServerName = hostname
 	}
 	return &p
-}
-
-func isLoopbackHost(h string) bool {
-	ip := net.ParseIP(h)
-	return h == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // calibrationP50 is the p50 latency of sequential keep-alive requests to t
