@@ -43,8 +43,9 @@ func TestFaults(t *testing.T) {
 // faultSchedSlack is what a bound on elapsed time allows on top of the
 // timeout under test, for a loaded 2-core machine running -race: timers
 // firing late, goroutines waiting to be scheduled. Under
-// scripts/ci-under-load timers fired up to 130ms late.
-const faultSchedSlack = 200 * time.Millisecond
+// scripts/ci-under-load timers fired up to 300ms late; a call that hangs
+// or is retried against the rules still takes far longer.
+const faultSchedSlack = 500 * time.Millisecond
 
 // faultCall is one call made under load.
 type faultCall struct {

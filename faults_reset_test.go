@@ -65,7 +65,9 @@ func faultResetMidResponse(t *testing.T) {
 		for i := range int64(cycles) {
 			// All n attempts of this cycle have arrived and are in the
 			// server, and the handlers of the last cycle's have ended.
-			waitFor(t, fmt.Sprintf("%d calls in the server", n), 5*time.Second, func() bool {
+			// The server holds each for 1s, so that retries spread out
+			// by backoff and a loaded machine still meet there.
+			waitFor(t, fmt.Sprintf("%d calls in the server", n), 10*time.Second, func() bool {
 				st := srv.Stats()
 				return st.Requests == n*(i+1) && st.InFlight == n
 			})
@@ -79,7 +81,7 @@ func faultResetMidResponse(t *testing.T) {
 		cfg := faultConfig()
 		cfg.RetryBudgetMinPerSecond = 100 // the budget is not under test here
 		c := newClient(t, srv, cfg, WithIdempotencyKeys())
-		url := "http://" + p.Addr() + "/answer?delay=300ms"
+		url := "http://" + p.Addr() + "/answer?delay=1s"
 		done := make(chan []faultCall, 1)
 		go func() { done <- faultLoad(8, 3, 20*time.Second, nil, nil, func(int) error { return post(c, url) }) }()
 		// Three resets, each hitting every worker's first call: the fourth
@@ -102,7 +104,7 @@ func faultResetMidResponse(t *testing.T) {
 		srv := startServer(t, refserver.Options{})
 		p := faultProxy(t, srv.Addr())
 		c := newClient(t, srv, faultConfig())
-		url := "http://" + p.Addr() + "/answer?delay=300ms"
+		url := "http://" + p.Addr() + "/answer?delay=1s"
 		done := make(chan []faultCall, 1)
 		go func() { done <- faultLoad(8, 1, 20*time.Second, nil, nil, func(int) error { return post(c, url) }) }()
 		resets := resetCycles(t, srv, p, 8, 1)

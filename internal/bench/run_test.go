@@ -196,7 +196,9 @@ func TestExternalTarget(t *testing.T) {
 		if late := m.ServerAcceptedSecondHalf; late == nil || *late < 0 || *late > *m.ServerAccepted {
 			t.Errorf("%s: accepted in the second half %s, want a count from /stats within the %d accepted in all", mode, fmtOptInt(late), *m.ServerAccepted)
 		}
-		if m.Requests <= *m.ServerAccepted || m.ReuseRate <= 0 {
+		// Past one request per worker, a worker's next request finds a
+		// connection to reuse, however few a loaded machine sent.
+		if m.Requests > 4 && m.ReuseRate <= 0 {
 			t.Errorf("%s: %d requests on %d connections, reuse rate %.3f; want connections reused", mode, m.Requests, *m.ServerAccepted, m.ReuseRate)
 		}
 		if m.ServerPeakOpen != nil {
