@@ -110,9 +110,9 @@ func TestIdleCloseError(t *testing.T) {
 			wantNot: []string{"retries did not get through"},
 		},
 		{
-			name: "GET",
-			err:  &IdleCloseError{Method: "GET", URL: "http://backend/x", Idle: 5 * time.Second, Idempotent: true, Err: io.EOF},
-			want: []string{"GET http://backend/x", "5s", "retries did not get through", "keepalive_expiry", "EOF"},
+			name:    "GET",
+			err:     &IdleCloseError{Method: "GET", URL: "http://backend/x", Idle: 5 * time.Second, Idempotent: true, Err: io.EOF},
+			want:    []string{"GET http://backend/x", "5s", "retries did not get through", "keepalive_expiry", "EOF"},
 			wantNot: []string{"not idempotent", "may have reached the server"},
 		},
 	} {
