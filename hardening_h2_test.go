@@ -1,0 +1,203 @@
+package warmpool
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warmpool/warmpool/internal/refserver"
+)
+
+// streamServer is an HTTP/2 TLS server that allows few streams per
+// connection and counts, on its side, the connections it accepts and the
+// handlers running at once.
+type streamServer struct {
+	*httptest.Server
+	accepted atomic.Int64
+	active   atomic.Int64
+	peak     atomic.Int64
+}
+
+// startStreamServer starts an HTTP/2 server with MaxConcurrentStreams
+// streams per connection whose handler takes about 20ms.
+func startStreamServer(t testing.TB, streams int) *streamServer {
+	t.Helper()
+	s := &streamServer{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		storeMax(&s.peak, s.active.Add(1))
+		defer s.active.Add(-1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"answer":"42"}`)
+	}))
+	s.EnableHTTP2 = true
+	s.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: streams}
+	s.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.accepted.Add(1)
+		}
+	}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// trustingTLS returns a TLS config that trusts srv's certificate.
+func trustingTLS(srv *httptest.Server) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+}
+
+// streamRounds runs rounds of n parallel calls to call and returns the
+// duration of every call and the number that failed.
+func streamRounds(rounds, n int, call func() error) (durs []time.Duration, failed int) {
+	for range rounds {
+		d := make([]time.Duration, n)
+		errs := parallel(n, func(i int) error {
+			start := time.Now()
+			err := call()
+			d[i] = time.Since(start)
+			return err
+		})
+		durs = append(durs, d...)
+		ok, _, _, _ := countErrs(errs, nil)
+		failed += n - ok
+	}
+	return durs, failed
+}
+
+// p99 returns the 99th percentile of durs.
+func p99(durs []time.Duration) time.Duration {
+	s := slices.Clone(durs)
+	slices.Sort(s)
+	i := (len(s)*99+99)/100 - 1
+	return s[max(i, 0)]
+}
+
+func TestHTTP2StreamLimit(t *testing.T) {
+	const (
+		streams = 4
+		callers = 32
+		rounds  = 5
+		conns   = callers / streams // connections the callers need at once
+	)
+	body := []byte(`{"question":"q"}`)
+
+	// warmpool.
+	wsrv := startStreamServer(t, streams)
+	c, err := New(DefaultConfig(), WithTLSConfig(trustingTLS(wsrv.Server)), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wcall := func() error {
+		var a answer
+		return c.PostJSON(context.Background(), wsrv.URL+"/answer", question, &a)
+	}
+	if _, failed := streamRounds(1, callers, wcall); failed != 0 {
+		t.Errorf("warm round: got %d failed calls, want 0", failed)
+	}
+	warmAccepted := wsrv.accepted.Load()
+	wsrv.peak.Store(0)
+	wdurs, wfailed := streamRounds(rounds, callers, wcall)
+	if wfailed != 0 {
+		t.Errorf("warmpool: got %d failed calls in the measured rounds, want 0", wfailed)
+	}
+	if got := wsrv.peak.Load(); got != callers {
+		t.Errorf("warmpool: server's peak concurrent handlers got %d, want %d (every caller served at once)", got, callers)
+	}
+	accepted := wsrv.accepted.Load()
+	if accepted > conns+2 {
+		t.Errorf("warmpool: server accepted %d connections (%d in the warm round), want ≤ %d", accepted, warmAccepted, conns+2)
+	}
+	st := c.Stats()
+	t.Logf("warmpool: accepted %d (warm round %d), created %d, dials avoided %d, closed unused %d, p99 %s",
+		accepted, warmAccepted, st.Created, st.DialsAvoided, st.ClosedBy.Unused, p99(wdurs))
+
+	// Bare net/http, run the same way.
+	bsrv := startStreamServer(t, streams)
+	tr := &http.Transport{
+		TLSClientConfig:     trustingTLS(bsrv.Server),
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 100,
+	}
+	defer tr.CloseIdleConnections()
+	bare := &http.Client{Transport: tr}
+	bcall := func() error {
+		resp, err := bare.Post(bsrv.URL+"/answer", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	streamRounds(1, callers, bcall)
+	bsrv.peak.Store(0)
+	bdurs, bfailed := streamRounds(rounds, callers, bcall)
+	if bfailed != 0 {
+		t.Errorf("bare net/http: got %d failed calls, want 0", bfailed)
+	}
+	t.Logf("bare net/http: accepted %d, peak handlers %d, p99 %s", bsrv.accepted.Load(), bsrv.peak.Load(), p99(bdurs))
+
+	wp99, bp99 := p99(wdurs), p99(bdurs)
+	if limit := 2*bp99 + 20*time.Millisecond; wp99 > limit {
+		t.Errorf("warmpool p99 got %s, want ≤ 2 × bare p99 (%s) + 20ms = %s", wp99, bp99, limit)
+	}
+}
+
+func TestGoAwayOneDialPerGoAway(t *testing.T) {
+	const (
+		workers   = 32
+		perWorker = 30
+		maxPerCon = 100
+	)
+	for _, proto := range []string{"tls", "h2c"} {
+		t.Run(proto, func(t *testing.T) {
+			srv := startServer(t, refserver.Options{Proto: proto, MaxRequestsPerConn: maxPerCon})
+			cfg := DefaultConfig()
+			cfg.H2C = proto == "h2c"
+			c := newClient(t, srv, cfg, WithLogger(slog.New(slog.DiscardHandler)))
+			url := srv.URL() + "/answer"
+
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			defer cancel()
+			errs := parallel(workers, func(int) error {
+				for range perWorker {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					var a answer
+					if err := c.PostJSON(ctx, url, question, &a); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if ok, _, _, first := countErrs(errs, nil); ok != workers {
+				t.Errorf("got %d of %d workers failing, want 0; first error: %v", workers-ok, workers, first)
+			}
+			ss := srv.Stats()
+			if limit := 1.2*float64(ss.GoAways) + 2; float64(ss.Accepted) > limit {
+				t.Errorf("server accepted %d connections for %d GOAWAYs, want ≤ 1.2 × GoAways + 2 = %.1f", ss.Accepted, ss.GoAways, limit)
+			}
+			if ss.GoAways == 0 {
+				t.Errorf("server sent 0 GOAWAYs over %d requests, want some (MaxRequestsPerConn %d)", ss.Requests, maxPerCon)
+			}
+			st := c.Stats()
+			t.Logf("server: requests %d, accepted %d, goaways %d; warmpool: created %d, dials avoided %d, closed unused %d",
+				ss.Requests, ss.Accepted, ss.GoAways, st.Created, st.DialsAvoided, st.ClosedBy.Unused)
+		})
+	}
+}
