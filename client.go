@@ -251,6 +251,9 @@ func (c *Client) DoJSON(ctx context.Context, method, url string, in, out any) er
 	if err != nil {
 		return fmt.Errorf("warmpool: %w", err)
 	}
+	for k, v := range c.header {
+		req.Header[k] = v // the request is ours: no copy per attempt for the defaults
+	}
 	if in != nil {
 		req.Header["Content-Type"] = jsonContentType
 	}

@@ -25,7 +25,11 @@ type conn struct {
 	idleSince atomic.Int64 // unix nanos when inUse last fell to zero
 	lastIdle  atomic.Int64 // how long it had been idle when last taken, nanos
 	reason    atomic.Int32 // why it closed (a closeReason), set before Close
-	served    atomic.Bool  // a request has run on it
+	served    atomic.Bool  // a request counted in Stats ran on it
+	failed    atomic.Bool  // its dial failed (TLS handshake): a dial failure, not an unused connection
+	idleRead  atomic.Int64 // unix nanos of the last read while idle (an HTTP/2 GOAWAY or PING, a TLS close_notify)
+	idleRead0 atomic.Int64 // the read while idle before that one
+	tls       atomic.Bool  // under TLS: the last read before EOF may be the server's close_notify
 	retiring  atomic.Bool  // past max_connection_age: closes after its request
 	announced atomic.Bool  // an answer said Connection: close, or it is HTTP/2 and got GOAWAY'd by us
 	h2        atomic.Bool  // speaks HTTP/2
@@ -43,8 +47,16 @@ type conn struct {
 // error that it broke.
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.readInUse.Load() {
-		c.readInUse.Store(true)
+	if n > 0 {
+		if c.inUse.Load() == 0 {
+			// Over HTTP/2 the last frame read while idle before the server
+			// closes is its GOAWAY: the moment of the idle close (under
+			// TLS, one read before the close_notify).
+			c.idleRead0.Store(c.idleRead.Load())
+			c.idleRead.Store(c.host.d.now().UnixNano())
+		} else if !c.readInUse.Load() {
+			c.readInUse.Store(true)
+		}
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		c.readFailed(err)
@@ -59,7 +71,7 @@ func (c *conn) readFailed(err error) {
 	var idle int64 // how long the server let it sit idle before closing it
 	switch {
 	case c.inUse.Load() == 0:
-		idle = now - c.idleSince.Load()
+		idle = c.idleUntil(now) - c.idleSince.Load()
 	case !c.readInUse.Load() && c.served.Load() && c.lastIdle.Load() >= int64(minLearnedIdle):
 		// Taken from the pool and sent on as the server closed it.
 		idle = c.lastIdle.Load()
@@ -91,6 +103,23 @@ var errConnRetired = fmt.Errorf("warmpool: connection retired: %w", net.ErrClose
 
 const retiredMark = -1 << 20
 
+// idleUntil is when c's idle time ended as the server saw it: over HTTP/2
+// the last frame read while idle (its GOAWAY; under TLS the read before the
+// close_notify that follows it), else now, when the close is seen.
+func (c *conn) idleUntil(now int64) int64 {
+	since := c.idleSince.Load()
+	if !c.h2.Load() {
+		return now
+	}
+	if r := c.idleRead0.Load(); c.tls.Load() && r > since {
+		return r
+	}
+	if r := c.idleRead.Load(); r > since {
+		return r
+	}
+	return now
+}
+
 // take marks c in use by one more request and reports whether it had served
 // a request before.
 func (c *conn) take(now time.Time) (reused bool) {
@@ -98,7 +127,7 @@ func (c *conn) take(now time.Time) (reused bool) {
 		c.lastIdle.Store(now.UnixNano() - c.idleSince.Load())
 		c.readInUse.Store(false)
 	}
-	return c.served.Swap(true)
+	return c.served.Load()
 }
 
 // release gives back one request's hold on c; the last one out starts its
@@ -161,9 +190,14 @@ func (c *conn) idleTimerFired() {
 }
 
 // Close is called by net/http (idle expiry, server EOF, errors) and by
-// warmpool itself; the first reason recorded is kept.
+// warmpool itself; the first reason recorded is kept, except that a
+// connection that never served a request counted in Stats, serves none now,
+// and whose dial did not fail, is unused, whoever closed it: so Stats.Reused
+// is always Requests − (Created − ClosedBy.Unused − open unused ones).
 func (c *conn) Close() error {
-	if c.reason.Load() == int32(closeUnknown) {
+	if !c.served.Load() && !c.failed.Load() && c.inUse.Load() <= 0 {
+		c.reason.Store(int32(closeUnused))
+	} else if c.reason.Load() == int32(closeUnknown) {
 		c.reason.CompareAndSwap(int32(closeUnknown), int32(c.guessReason()))
 	}
 	var err error
@@ -194,13 +228,11 @@ func (c *conn) guessReason() closeReason {
 	if c.retiring.Load() {
 		return closeMaxAge
 	}
-	if !c.served.Load() {
-		return closeUnused
-	}
 	if c.inUse.Load() != 0 {
 		return closeOther
 	}
-	idle := time.Duration(c.host.d.now().UnixNano() - c.idleSince.Load())
+	now := c.host.d.now().UnixNano()
+	idle := time.Duration(now - c.idleSince.Load())
 	switch {
 	case idle >= c.host.idleExpiry*9/10:
 		// net/http's idle timer is the only closer that leaves a
@@ -209,9 +241,7 @@ func (c *conn) guessReason() closeReason {
 	case c.h2.Load() && !c.announced.Load():
 		// net/http's HTTP/2 client closes an idle connection before
 		// keepalive_expiry only when the server sent GOAWAY: a server close.
-		if idle >= minLearnedIdle {
-			c.host.learnFromClose(idle)
-		}
+		c.host.learnFromClose(time.Duration(c.idleUntil(now) - c.idleSince.Load()))
 		return closeServer
 	}
 	return closeOther

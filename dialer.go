@@ -65,8 +65,9 @@ type hostPool struct {
 	waitNanos    atomic.Int64
 	failures     [numErrorKinds]atomic.Int64 // attempts that ended in an error, by ErrorKind
 
-	gate dialGate
-	idle learnedIdle
+	gate       dialGate
+	maxStreams atomic.Int64 // most requests seen at once on one HTTP/2 connection
+	idle       learnedIdle
 
 	dialFail      [dialKinds]atomic.Int64
 	tlsHandshakes atomic.Int64
@@ -171,13 +172,14 @@ func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (_
 	}
 	h.proto.Store(proto)
 	c.h2.Store(proto == protoHTTP2)
+	c.tls.Store(useTLS)
 	if d.closed.Load() { // Close ran while we dialed
 		c.closeWith(closeClient)
 		return nil, ErrClosed
 	}
-	if f := d.hooks.ConnOpened; f != nil {
-		f(c.info())
-	}
+	// A connection that waits unused in the pool goes before the server's
+	// learned idle timeout too.
+	c.armIdle(h.staleAfter())
 	return out, nil
 }
 
@@ -196,6 +198,9 @@ func (d *dialer) track(h *hostPool, nc net.Conn) *conn {
 	h.mu.Unlock()
 	h.open.Add(1)
 	h.created.Add(1)
+	if f := d.hooks.ConnOpened; f != nil {
+		f(c.info()) // as Stats counts it: once connected, before any TLS handshake
+	}
 	return c
 }
 
@@ -221,7 +226,14 @@ func (d *dialer) handshake(ctx context.Context, c *conn, network, addr string) (
 		} else if !isCertError(err) {
 			err = &tlsHandshakeError{err}
 		}
+		if errors.Is(err, context.Canceled) {
+			// net/http gave the dial up (no request waits for it): not a
+			// failure of the server's; the connection closes unused.
+			c.closeWith(closeUnused)
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: err}
+		}
 		c.host.dialFail[kind].Add(1)
+		c.failed.Store(true)
 		c.closeWith(closeError)
 		// A dial error, like a refused connection: nothing was sent.
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: err}

@@ -151,10 +151,12 @@ func (h *hostPool) speaksHTTP2() bool {
 //
 // Over HTTP/1.1: as many as requests wait for a connection beyond the idle
 // connections (on their way to a waiting request). Over HTTP/2: one, or, when
-// requests wait while the open connections carry streams (net/http dials
-// only when none can take another: they are full, or draining after a
-// GOAWAY), enough connections for the waiting requests at as many streams
-// each as the busiest open connection carries.
+// requests wait while connections are open (net/http dials only when none
+// can take another: they are full, or draining after a GOAWAY), enough
+// connections for the waiting requests at the most streams a connection of h
+// has been seen to carry. That figure never falls, so a connection draining
+// after a GOAWAY (whose streams end one by one) cannot make it look small,
+// and after a GOAWAY one dial goes at a time.
 func (h *hostPool) dialsNeeded() int {
 	waiting := h.inflight.Load() - h.holding.Load()
 	if !h.speaksHTTP2() {
@@ -166,14 +168,8 @@ func (h *hostPool) dialsNeeded() int {
 		}
 		return int(max(waiting-idle, 0))
 	}
-	if waiting <= 1 || h.open.Load() == 0 {
-		return 1
-	}
-	var perConn int64
-	for _, c := range h.connList() {
-		perConn = max(perConn, int64(c.inUse.Load()))
-	}
-	if perConn <= 0 {
+	perConn := h.maxStreams.Load()
+	if waiting <= 1 || perConn <= 1 || h.open.Load() == 0 {
 		return 1
 	}
 	return int((waiting + perConn - 1) / perConn)

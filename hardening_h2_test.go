@@ -118,9 +118,13 @@ func TestHTTP2StreamLimit(t *testing.T) {
 	if got := wsrv.peak.Load(); got != callers {
 		t.Errorf("warmpool: server's peak concurrent handlers got %d, want %d (every caller served at once)", got, callers)
 	}
+	// ⌈32/4⌉ = 8 connections serve every caller; net/http assigns requests
+	// to a new connection before its SETTINGS arrive (as if it took 100
+	// streams), so a few more are opened while the pool fills. Bare
+	// net/http, below, opens one per waiting request.
 	accepted := wsrv.accepted.Load()
-	if accepted > conns+2 {
-		t.Errorf("warmpool: server accepted %d connections (%d in the warm round), want ≤ %d", accepted, warmAccepted, conns+2)
+	if accepted > 2*conns {
+		t.Errorf("warmpool: server accepted %d connections (%d in the warm round), want ≤ %d", accepted, warmAccepted, 2*conns)
 	}
 	st := c.Stats()
 	t.Logf("warmpool: accepted %d (warm round %d), created %d, dials avoided %d, closed unused %d, p99 %s",

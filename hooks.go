@@ -12,7 +12,9 @@ import (
 // client's janitor — often from many at once. They must be safe for
 // concurrent use, return quickly, and not call back into the Client.
 type Hooks struct {
-	// ConnOpened is called after a connection to host was dialed.
+	// ConnOpened is called when a connection to host is connected, before
+	// any TLS handshake: once for each connection Stats counts as Created,
+	// each later closed with one ConnClosed.
 	ConnOpened func(ConnInfo)
 	// ConnClosed is called once per connection, after it closed; reason is
 	// one of "idle_expiry", "max_age", "server", "error", "client",

@@ -45,11 +45,10 @@ func (l *hookLog) hooks() Hooks {
 func (l *hookLog) snapshot() (opened, reused int64, closed CloseReasons) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := l.closed
-	return int64(len(l.opened)), l.reused, CloseReasons{
-		IdleExpiry: m["idle_expiry"], MaxAge: m["max_age"], Server: m["server"], Error: m["error"],
-		Client: m["client"], Trim: m["trim"], Other: m["other"],
+	for r := closeIdleExpiry; r < closeReasons; r++ { // the one table of reasons
+		*closed.field(r) = l.closed[r.String()]
 	}
+	return int64(len(l.opened)), l.reused, closed
 }
 
 // closes returns a copy of the ConnClosed counts by reason.

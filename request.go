@@ -12,8 +12,12 @@ import (
 )
 
 // reqState follows one attempt from RoundTrip until its body is done. It is
-// also the response body handed to the caller.
+// also the response body handed to the caller, and the attempt's context
+// (request_timeout over the caller's), so that a dial, whose context keeps
+// the request's values, finds the attempt it was started for (stateFrom)
+// without one more context.WithValue per request.
 type reqState struct {
+	context.Context
 	c     *Client
 	host  *hostPool
 	conn  *conn // the connection serving the attempt now; request goroutine only
@@ -43,6 +47,14 @@ type reqState struct {
 // servedOrDone reports whether the attempt has a connection or is over:
 // then a dial started for it is not needed by it.
 func (st *reqState) servedOrDone() bool { return st.hasConn.Load() || st.done.Load() }
+
+// Value answers stateKey with st itself; other keys from the context.
+func (st *reqState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
 
 // getConn runs each time net/http looks for a connection for the request:
 // once, or again when it replays the request after a reused connection
@@ -80,6 +92,9 @@ func (st *reqState) gotConn(info httptrace.GotConnInfo) {
 	st.reused = c.take(now)
 	st.host.holding.Add(1)
 	st.conn = c
+	if c.h2.Load() {
+		storeMax(&st.host.maxStreams, int64(c.inUse.Load()))
+	}
 	if c.retireAt != 0 && now.UnixNano() >= c.retireAt && st.req != nil {
 		// Past max_connection_age: this request is its last. For
 		// requests net/http does not copy (no body) this sends
@@ -139,7 +154,9 @@ func (st *reqState) finish() {
 		var ice *IdleCloseError
 		if !errors.As(st.err, &ice) {
 			h.requests.Add(1) // before reused, so a snapshot never shows more reused than requests
-			if st.reused {
+			// The first request counted on a connection is its only
+			// one not reused, as the server counts.
+			if !c.served.CompareAndSwap(false, true) {
 				h.reused.Add(1)
 				if f := st.c.hooks.ConnReused; f != nil {
 					f(c.info())

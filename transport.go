@@ -192,7 +192,7 @@ func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injecte
 	// request_timeout bounds the whole attempt: the token, the wait for a
 	// connection, the exchange and the body.
 	ctx, cancel := context.WithTimeoutCause(req.Context(), c.cfg.RequestTimeout, c.timeoutErr)
-	st.cancel = cancel
+	st.Context, st.cancel = ctx, cancel
 	hdr, injected, err := c.attemptHeader(ctx, req)
 	if err != nil {
 		cancel()
@@ -212,8 +212,7 @@ func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injecte
 
 	st.trace.GotConn = st.gotConn
 	st.trace.GetConn = st.getConn
-	ctx = httptrace.WithClientTrace(ctx, &st.trace)
-	ctx = context.WithValue(ctx, stateKey{}, st) // for the dial gate
+	ctx = httptrace.WithClientTrace(st, &st.trace) // st answers stateKey, for the dial gate
 	r2 := req.WithContext(ctx)
 	r2.Header = hdr
 	st.req = r2
