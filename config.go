@@ -28,11 +28,13 @@ import (
 // enable_http2: false and max_retries: 0 turn those features off.
 type Config struct {
 	// MaxKeepaliveConnections is how many idle connections per host stay warm
-	// when demand falls. Retention follows demand: connections that recent load
-	// used stay open, up to MaxConnections, so a steady load never closes and
-	// reopens them; idle ones beyond both recent demand and this number are
-	// closed. (warmpool sets http.Transport.MaxIdleConnsPerHost to
-	// MaxConnections and trims idle connections itself.) Key
+	// when demand falls. Retention follows demand: as many connections as
+	// requests were in flight at the peak of the last demand window (a tenth
+	// of KeepaliveExpiry, at least 1s) stay open, up to MaxConnections, so a
+	// steady load never closes and reopens them; idle ones beyond both that
+	// and this number are closed. (warmpool sets
+	// http.Transport.MaxIdleConnsPerHost to MaxConnections and trims idle
+	// connections itself.) Key
 	// max_keepalive_connections. Zero means the default, 20, or MaxConnections
 	// if that is smaller.
 	MaxKeepaliveConnections int

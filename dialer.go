@@ -56,7 +56,7 @@ type hostPool struct {
 	dialsAvoided atomic.Int64  // dials held back by the HTTP/2 gate and then not needed
 	peak         atomic.Int64  // highest inflight since the janitor last looked
 	peakEver     atomic.Int64  // highest inflight ever
-	demand       []int64       // janitor only: peaks of the last keepalive_expiry, one per tick
+	demand       []int64       // janitor only: peaks of the last demand window, one per tick
 	requests     atomic.Int64  // requests that got a connection
 	reused       atomic.Int64  // of those, on a connection that served before
 	poolTimeouts atomic.Int64

@@ -300,8 +300,8 @@ func idleChurnRule(h HostStats, cfg Config) (Finding, bool) {
 	f := Finding{Rule: "idle-churn", Severity: SeverityWarning, Value: sh}
 	newShare := 1 - h.ReuseRate()
 	if h.ClosedBy.Trim > h.ClosedBy.IdleExpiry {
-		f.Message = fmt.Sprintf("%s of requests opened a new connection: %d idle connections were trimmed because fewer requests were in flight over the last keepalive_expiry (%s), and max_keepalive_connections (%d) keeps no more warm",
-			pct(newShare), n, cfg.KeepaliveExpiry, cfg.MaxKeepaliveConnections)
+		f.Message = fmt.Sprintf("%s of requests opened a new connection: %d idle connections were trimmed because fewer requests were in flight over the last %s (a tenth of keepalive_expiry, at least 1s), and max_keepalive_connections (%d) keeps no more warm",
+			pct(newShare), n, demandWindow(cfg.KeepaliveExpiry), cfg.MaxKeepaliveConnections)
 		f.Fix = "raise max_keepalive_connections to the number of requests in flight at a burst"
 	} else {
 		f.Message = fmt.Sprintf("%s of requests opened a new connection: %d connections sat idle for keepalive_expiry (%s) and were closed before the next burst",

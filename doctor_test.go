@@ -230,7 +230,7 @@ func TestDiagnoseThresholds(t *testing.T) {
 		{"server under 5 %", with(func(h *HostStats) { h.ClosedBy.Server = 4 }), "", ""},
 		{"idle expiry", with(func(h *HostStats) { h.ClosedBy.IdleExpiry = 10 }), "idle-churn",
 			"10 % of requests opened a new connection: 10 connections sat idle for keepalive_expiry (30s)"},
-		{"trim", with(func(h *HostStats) { h.ClosedBy.Trim = 10 }), "idle-churn", "trimmed because fewer requests were in flight over the last keepalive_expiry (30s), and max_keepalive_connections (20)"},
+		{"trim", with(func(h *HostStats) { h.ClosedBy.Trim = 10 }), "idle-churn", "trimmed because fewer requests were in flight over the last 3s (a tenth of keepalive_expiry, at least 1s), and max_keepalive_connections (20)"},
 		{"idle under 10 %", with(func(h *HostStats) { h.ClosedBy.Trim, h.ClosedBy.IdleExpiry = 4, 5 }), "", ""},
 		{"max age", with(func(h *HostStats) { h.ClosedBy.MaxAge = 10 }), "max-age-churn", "max_connection_age (0s) retired 10 connections, making 10 % of requests open a new one"},
 		{"max age under 10 %", with(func(h *HostStats) { h.ClosedBy.MaxAge = 9 }), "", ""},

@@ -20,7 +20,7 @@ func (c *Client) startJanitor() {
 	if iv := c.cfg.StatsLogInterval; iv > 0 {
 		tick = min(tick, iv)
 	}
-	slots := max(int(c.cfg.KeepaliveExpiry/tick), 1)
+	slots := max(int(demandWindow(c.cfg.KeepaliveExpiry)/tick), 1)
 
 	c.bg.Add(1)
 	go func() {
@@ -49,17 +49,28 @@ func (c *Client) startJanitor() {
 	}()
 }
 
+// demandWindow is how far back trimIdle looks for demand: a tenth of
+// keepalive_expiry, at least a second, at most keepalive_expiry.
+//
+// A window of keepalive_expiry itself made the trim a no-op: the connections
+// it would close are exactly those net/http's idle timer closes at the same
+// moment (TestIdleRetentionTrimsAfterBurst: 0 trims, 23 idle expiries).
+func demandWindow(expiry time.Duration) time.Duration {
+	return min(max(expiry/10, time.Second), expiry)
+}
+
 // trimIdle makes idle retention follow demand: it keeps as many idle
-// connections as requests were in flight at the peak of the last
-// keepalive_expiry, at least keep, and closes the rest, longest idle first.
-// slots is how many ticks make up keepalive_expiry.
+// connections as requests were in flight at the peak of the last demand
+// window, at least keep, and closes the rest, longest idle first. slots is
+// how many ticks make up the window.
 //
 // net/http's MaxIdleConnsPerHost is set to max_connections, so that a steady
 // load at any concurrency up to it never closes a connection only to dial
 // it again (with MaxIdleConnsPerHost = max_keepalive_connections, 32 callers
-// against the default 20 do, TestDefaultConfigSteadyLoadDoesNotChurn); this
-// trim is what makes max_keepalive_connections the idle floor after demand
-// falls.
+// against the default 20 do: TestDefaultConfigSteadyLoadDoesNotChurn). This
+// trim is what makes max_keepalive_connections the number of idle
+// connections kept once a burst is over: within seconds, rather than after
+// keepalive_expiry (TestIdleRetentionTrimsSoonAfterBurst).
 func (d *dialer) trimIdle(keep, slots int) {
 	for _, h := range d.hostList() {
 		h.demand = append(h.demand, h.peak.Swap(h.inflight.Load()))

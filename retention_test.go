@@ -108,3 +108,29 @@ func TestIdleRetentionTrimsAfterBurst(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// After a burst, a pool whose keepalive_expiry is long gives back the idle
+// connections beyond max_keepalive_connections within the demand window (a
+// tenth of keepalive_expiry, at least 1s), not keepalive_expiry later.
+func TestIdleRetentionTrimsSoonAfterBurst(t *testing.T) {
+	srv := startServer(t, refserver.Options{Delay: 30 * time.Millisecond})
+	cfg := DefaultConfig()
+	cfg.MaxKeepaliveConnections = 4
+	cfg.KeepaliveExpiry = 20 * time.Second // window 2s
+	c := newClient(t, srv, cfg)
+	url := srv.URL() + "/answer"
+	if ok, _, _, err := countErrs(parallel(24, func(int) error { return post(c, url) }), nil); ok != 24 {
+		t.Fatalf("burst: %d of 24 succeeded, first error: %v", ok, err)
+	}
+	if open := c.Stats().Open; open < 12 {
+		t.Fatalf("burst left %d connections open, want most of 24", open)
+	}
+	deadline := time.Now().Add(5 * time.Second) // window 2s, a generous bound for a loaded machine
+	for time.Now().Before(deadline) && c.Stats().Open > int64(cfg.MaxKeepaliveConnections) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	st := c.Stats()
+	if st.Open != int64(cfg.MaxKeepaliveConnections) || st.ClosedBy.Trim != st.Created-st.Open {
+		t.Errorf("5s after the burst: %d open, closed by %+v; want %d open, the rest trimmed", st.Open, st.ClosedBy, cfg.MaxKeepaliveConnections)
+	}
+}
