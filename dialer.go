@@ -148,6 +148,11 @@ func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (_
 	connectStart := d.now()
 	nc, err := d.net.DialContext(ctx, network, addr)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// net.Dialer says "i/o timeout"; say which setting ran out, and
+			// match context.DeadlineExceeded like every other deadline.
+			err = &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("no connection within connection_timeout (%s): %w (%w)", d.net.Timeout, context.DeadlineExceeded, err)}
+		}
 		h.dialFail[dialKind(err)].Add(1)
 		return nil, err
 	}
