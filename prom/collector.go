@@ -126,6 +126,7 @@ type collector struct {
 	attempts, reused, inFlight, waiting                    *prometheus.Desc
 	waits, waitSeconds, poolTimeouts                       *prometheus.Desc
 	retries, budgetRefusals, tokenFetches, tokenFetchFails *prometheus.Desc
+	failures, learnedIdle, calls, callsFailed              *prometheus.Desc
 }
 
 // NewCollector returns a collector of c's pool metrics that reads c.Stats()
@@ -156,6 +157,11 @@ func NewCollector(c *warmpool.Client, opts ...Option) prometheus.Collector {
 		waitSeconds:  server("connection_wait_seconds_total", "Time request attempts spent waiting for a connection."),
 		poolTimeouts: server("pool_timeouts_total", "Request attempts that gave up waiting for a connection after pool_timeout."),
 
+		failures:    server("attempt_failures_total", "Request attempts that ended in an error, by warmpool.ErrorKind.", "error_type"),
+		learnedIdle: server("learned_idle_timeout_seconds", "The server's idle timeout as warmpool learned it; 0 while none is known. Idle connections close a margin before it."),
+		calls:       o.desc("requests_total", "Requests made (Do, the JSON calls, HTTPClient), each counted once however many attempts it took."),
+		callsFailed: o.desc("request_failures_total", "Requests that ended in an error (not counting answers with a non-2xx status)."),
+
 		retries:         o.desc("retries_total", "Request attempts after the first."),
 		budgetRefusals:  o.desc("retry_budget_refusals_total", "Retries refused by the retry budget."),
 		tokenFetches:    o.desc("token_fetches_total", "Calls to the token source."),
@@ -171,6 +177,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.attempts, c.reused, c.inFlight, c.waiting,
 		c.waits, c.waitSeconds, c.poolTimeouts,
 		c.retries, c.budgetRefusals, c.tokenFetches, c.tokenFetchFails,
+		c.failures, c.learnedIdle, c.calls, c.callsFailed,
 	} {
 		ch <- d
 	}
@@ -206,7 +213,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.waits, float64(h.Waits), host, port)
 		counter(c.waitSeconds, h.WaitTime.Seconds(), host, port)
 		counter(c.poolTimeouts, float64(h.PoolTimeouts), host, port)
+		for _, kind := range warmpool.ErrorKinds() {
+			counter(c.failures, float64(h.FailuresByKind[kind]), host, port, kind)
+		}
+		ch <- prometheus.MustNewConstMetric(c.learnedIdle, prometheus.GaugeValue, h.LearnedIdleTimeout.Seconds(), host, port)
 	}
+	counter(c.calls, float64(s.Calls))
+	counter(c.callsFailed, float64(s.CallsFailed))
 	counter(c.retries, float64(s.Retries))
 	counter(c.budgetRefusals, float64(s.BudgetRefusals))
 	counter(c.tokenFetches, float64(s.TokenFetches))

@@ -141,6 +141,33 @@ warmpool_token_fetch_failures_total 0
 # HELP warmpool_token_fetches_total Calls to the token source.
 # TYPE warmpool_token_fetches_total counter
 warmpool_token_fetches_total 0
+# HELP warmpool_attempt_failures_total Request attempts that ended in an error, by warmpool.ErrorKind.
+# TYPE warmpool_attempt_failures_total counter
+warmpool_attempt_failures_total{error_type="canceled",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="certificate",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="closed",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="content_type",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="dns",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="idle_race",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="insecure_token",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="other",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="pool_timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="refused",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="reset",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="status",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="tls",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="token",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{error_type="too_large",server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_learned_idle_timeout_seconds The server's idle timeout as warmpool learned it; 0 while none is known. Idle connections close a margin before it.
+# TYPE warmpool_learned_idle_timeout_seconds gauge
+warmpool_learned_idle_timeout_seconds{server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_request_failures_total Requests that ended in an error (not counting answers with a non-2xx status).
+# TYPE warmpool_request_failures_total counter
+warmpool_request_failures_total 0
+# HELP warmpool_requests_total Requests made (Do, the JSON calls, HTTPClient), each counted once however many attempts it took.
+# TYPE warmpool_requests_total counter
+warmpool_requests_total %[2]d
 `
 
 func TestCollectorExportsStats(t *testing.T) {
@@ -164,9 +191,9 @@ func TestCollectorExportsStats(t *testing.T) {
 
 func TestCollectorHasNoHostsBeforeTheFirstRequest(t *testing.T) {
 	c := newClient(t, warmpool.DefaultConfig())
-	// Only the four client-wide counters.
-	if n := testutil.CollectAndCount(NewCollector(c)); n != 4 {
-		t.Errorf("collected %d metrics from an unused client, want 4", n)
+	// Only the six client-wide counters.
+	if n := testutil.CollectAndCount(NewCollector(c)); n != 6 {
+		t.Errorf("collected %d metrics from an unused client, want 6", n)
 	}
 }
 
