@@ -156,7 +156,8 @@ func (h *hostPool) speaksHTTP2() bool {
 // connections for the waiting requests at the most streams a connection of h
 // has been seen to carry. That figure never falls, so a connection draining
 // after a GOAWAY (whose streams end one by one) cannot make it look small,
-// and after a GOAWAY one dial goes at a time.
+// and after a GOAWAY one dial goes at a time. None while a new HTTP/2
+// connection waits for its first request.
 func (h *hostPool) dialsNeeded() int {
 	waiting := h.inflight.Load() - h.holding.Load()
 	if !h.speaksHTTP2() {
@@ -167,6 +168,13 @@ func (h *hostPool) dialsNeeded() int {
 			}
 		}
 		return int(max(waiting-idle, 0))
+	}
+	for _, c := range h.connList() {
+		if c.h2.Load() && c.inUse.Load() == 0 && !c.served.Load() && !c.failed.Load() {
+			// A new connection no request has taken yet is on its way to
+			// the waiting requests: net/http would drop another dialed now.
+			return 0
+		}
 	}
 	perConn := h.maxStreams.Load()
 	if waiting <= 1 || perConn <= 1 || h.open.Load() == 0 {

@@ -78,7 +78,7 @@ func ErrorKind(err error) string {
 		return "timeout"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, syscall.EADDRNOTAVAIL):
+		errors.Is(err, syscall.EADDRNOTAVAIL), isStdError(err, stdServerClosedIdle):
 		return "reset"
 	}
 	var op *net.OpError

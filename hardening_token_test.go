@@ -134,11 +134,11 @@ func TestTokenRefreshNeverBlocks(t *testing.T) {
 	const (
 		lifetime      = 2 * time.Second
 		refreshBefore = 1500 * time.Millisecond
-		slowFetch     = 300 * time.Millisecond
+		slowFetch     = time.Second // a call that waited for the refresh would take this long
 		workers       = 4
 		perWorker     = 60
 		pause         = 20 * time.Millisecond
-		callBound     = 100 * time.Millisecond
+		callBound     = 500 * time.Millisecond // half of slowFetch: generous for a loaded machine
 	)
 	srv := startServer(t, refserver.Options{})
 	var calls atomic.Int64

@@ -92,17 +92,25 @@ func isDialError(err error) bool {
 	return errors.As(err, &rh) || errors.As(err, &ae) || errors.Is(err, syscall.ECONNREFUSED) || isTLSHandshakeTimeout(err)
 }
 
-// isTLSHandshakeTimeout matches net/http's unexported TLS handshake timeout
-// error, which has no exported type or sentinel: this is the one place that
-// compares an error string, because the standard library forces it.
-func isTLSHandshakeTimeout(err error) bool {
+// Errors net/http returns that have no exported type or sentinel.
+const (
+	stdTLSHandshakeTimeout = "net/http: TLS handshake timeout"
+	stdServerClosedIdle    = "http: server closed idle connection" // the server closed a pooled connection as it was picked
+)
+
+// isStdError matches one of net/http's unexported errors by its text: this
+// is the one place that compares error strings, because the standard
+// library forces it.
+func isStdError(err error, text string) bool {
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		if e.Error() == "net/http: TLS handshake timeout" {
+		if e.Error() == text {
 			return true
 		}
 	}
 	return false
 }
+
+func isTLSHandshakeTimeout(err error) bool { return isStdError(err, stdTLSHandshakeTimeout) }
 
 // isIdempotent reports whether repeating req is safe: by method, or because
 // it carries an Idempotency-Key the server deduplicates on.
