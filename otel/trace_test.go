@@ -2,6 +2,7 @@ package warmpoolotel
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,8 +21,8 @@ import (
 
 // tracedClient returns an *http.Client on c's pool whose calls otelhttp
 // traces into exp. It wraps HTTPClient's transport, which runs a whole call,
-// retries included: one span per call. (Once warmpool can wrap each attempt's
-// transport, a span will cover one attempt, as the conventions ask.)
+// retries included: one span per call. (WithTransportMiddleware gives a span
+// per attempt, as the conventions ask: TestTracePerAttempt.)
 func tracedClient(t testing.TB, c *warmpool.Client) (*http.Client, *tracetest.InMemoryExporter) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
@@ -90,4 +91,42 @@ func attr(kvs []attribute.KeyValue, key attribute.Key) attribute.Value {
 		}
 	}
 	return attribute.Value{}
+}
+
+// TestTracePerAttempt wraps the pool's transport with otelhttp through
+// warmpool.WithTransportMiddleware: a call retried three times is four spans, one
+// per attempt, each with its status, and the server receives each one's
+// traceparent.
+func TestTracePerAttempt(t *testing.T) {
+	srv := newBackend(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	cfg := warmpool.DefaultConfig()
+	cfg.RetryBackoffFactor = 0.001 // retries at once
+	c := newClient(t, cfg, warmpool.WithTransportMiddleware(func(rt http.RoundTripper) http.RoundTripper {
+		return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}))
+
+	// 503 is retried for any method: four attempts, all answered 503.
+	err := c.DoJSON(context.Background(), http.MethodGet, srv.URL+"/answer?status=503", nil, nil)
+	var se *warmpool.StatusError
+	if !errors.As(err, &se) || se.Attempts != 4 {
+		t.Fatalf("got %v, want a *StatusError after 4 attempts (max_retries 3)", err)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != se.Attempts {
+		t.Fatalf("%d spans, want one per attempt, %d", len(spans), se.Attempts)
+	}
+	srv.mu.Lock()
+	parents := append([]string(nil), srv.traceparents...)
+	srv.mu.Unlock()
+	for i, s := range spans {
+		if got := attr(s.Attributes, "http.response.status_code"); got != attribute.IntValue(503) || s.Status.Code != codes.Error {
+			t.Errorf("span %d: status code %v, span status %v; want 503 and Error", i, got.Emit(), s.Status.Code)
+		}
+		if tp := strings.Split(parents[i], "-"); len(tp) != 4 || tp[2] != s.SpanContext.SpanID().String() {
+			t.Errorf("attempt %d traceparent %q, want span %s", i, parents[i], s.SpanContext.SpanID())
+		}
+	}
 }
