@@ -31,7 +31,7 @@ type conn struct {
 	idleRead0 atomic.Int64 // the read while idle before that one
 	tls       atomic.Bool  // under TLS: the last read before EOF may be the server's close_notify
 	retiring  atomic.Bool  // past max_connection_age: closes after its request
-	announced atomic.Bool  // an answer said Connection: close, or it is HTTP/2 and got GOAWAY'd by us
+	announced atomic.Bool  // its end was announced (Connection: close), or it was replaced: its close teaches no idle timeout
 	h2        atomic.Bool  // speaks HTTP/2
 	// readInUse is whether a byte was read since a request last took it:
 	// a connection that breaks before that was closed by the server while
@@ -238,10 +238,14 @@ func (c *conn) guessReason() closeReason {
 		// net/http's idle timer is the only closer that leaves a
 		// connection idle for keepalive_expiry.
 		return closeIdleExpiry
-	case c.h2.Load() && !c.announced.Load():
+	case c.h2.Load():
 		// net/http's HTTP/2 client closes an idle connection before
-		// keepalive_expiry only when the server sent GOAWAY: a server close.
-		c.host.learnFromClose(time.Duration(c.idleUntil(now) - c.idleSince.Load()))
+		// keepalive_expiry only when the server sent GOAWAY: a server close,
+		// and an idle timeout unless the connection was already being
+		// replaced (see dialer.dial).
+		if !c.announced.Load() {
+			c.host.learnFromClose(time.Duration(c.idleUntil(now) - c.idleSince.Load()))
+		}
 		return closeServer
 	}
 	return closeOther

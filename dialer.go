@@ -127,6 +127,20 @@ func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (_
 		return nil, ErrClosed
 	}
 	h := d.host(addr)
+	if h.proto.Load() == protoHTTP2 {
+		// net/http dials for an HTTP/2 host only when no open connection
+		// can take another stream: they are full, or draining after a
+		// GOAWAY. A connection in use or used a moment ago (less than an
+		// idle timeout could be) is one of those: when it later closes,
+		// that is no idle timeout to learn (a server that ends connections
+		// after N requests closes them a while after their last stream).
+		now := d.now().UnixNano()
+		for _, c := range h.connList() {
+			if c.inUse.Load() != 0 || now-c.idleSince.Load() < int64(minLearnedIdle) {
+				c.announced.Store(true)
+			}
+		}
+	}
 	// connection_timeout bounds everything from here: the wait at the
 	// gate, the TCP connect and the TLS handshake.
 	ctx, cancel := context.WithTimeout(ctx, d.net.Timeout)
