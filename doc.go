@@ -22,8 +22,15 @@
 //     per host by default and closes the rest as each response completes, so
 //     32 concurrent callers churn through new connections. warmpool keeps as
 //     many idle connections as were in flight at the recent peak (at least
-//     max_keepalive_connections, at most max_connections) and trims back only
-//     after keepalive_expiry of lower demand.
+//     max_keepalive_connections, at most max_connections) and trims back
+//     once demand has stayed lower for a tenth of keepalive_expiry.
+//   - Connections closed before the server's idle timeout: warmpool learns
+//     each server's (Keep-Alive header, or the idle time of a connection the
+//     server closed) and closes idle connections a margin before it, so no
+//     request goes out on a connection as the server closes it. The first
+//     such race, if any, is an *IdleCloseError that says what to change.
+//   - Only the dials waiting requests need (a gate, event-driven): one per
+//     HTTP/2 GOAWAY, no surplus HTTP/1.1 connections under bursts.
 //   - A bounded wait for a connection. With all max_connections of a host
 //     busy, net/http queues a request without limit; warmpool fails it with
 //     ErrPoolTimeout after pool_timeout.
@@ -32,9 +39,10 @@
 //   - Safe retries: only what provably did not run, or is idempotent, with
 //     full-jitter backoff, Retry-After, and a retry budget (RetryError).
 //   - Cached bearer tokens (TokenCache), fetched once per lifetime and
-//     shared by all callers, never printed.
-//   - Pool statistics (Stats, Hooks, LogStats, and package prom), and Diagnose
-//     to read them.
+//     shared by all callers, within each call's request_timeout, never
+//     printed; a failing source is asked a few times a second, not per call.
+//   - Pool statistics (Stats, Hooks, LogStats, packages prom and otel), one
+//     classification of failures (ErrorKind), and Diagnose to read them.
 //
 // # Configuration
 //
@@ -54,6 +62,10 @@
 //	  max_retries: 3
 //	  retry_backoff_factor: 0.5
 //	  max_response_bytes: 10485760
+//	  learn_idle_timeout: true
+//
+// In a Config literal every zero field means its default; start from
+// DefaultConfig to turn HTTP/2, retries or idle-timeout learning off.
 //
 // # How pooling is measured
 //
