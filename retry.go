@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/warmpool/warmpool/internal/wait"
 )
 
 // RetryError is returned when a request failed after more than one attempt,
@@ -221,19 +223,10 @@ func (b *budget) withdraw(now time.Time) bool {
 
 // sleepCtx waits d, or less if ctx ends or the client closes.
 func (c *Client) sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+	if err := wait.Sleep(ctx, d, c.done); err != wait.ErrDone {
+		return err
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-c.done:
-		return ErrClosed
-	}
+	return ErrClosed
 }
 
 // drainForRetry discards a response that will be retried, keeping its

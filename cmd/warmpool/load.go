@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+
+	"github.com/warmpool/warmpool/internal/wait"
 )
 
 // kindErr is the first error of a kind, as warmpool.ErrorKind names it.
@@ -139,19 +141,7 @@ func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, [
 }
 
 // pause waits d, or until ctx ends; it returns ctx's error if ctx ended.
-func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func pause(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d, nil) }
 
 // failure is the error of a run of cmd that was stopped early or had failed
 // requests, nil if every request succeeded.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/warmpool/warmpool/internal/wait"
 )
 
 const (
@@ -260,16 +262,4 @@ func writeFault(w http.ResponseWriter, status int, html bool) {
 func abort() { panic(http.ErrAbortHandler) }
 
 // sleep waits d or until ctx ends, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d, nil) }
