@@ -72,9 +72,12 @@ func (c *conn) readFailed(err error) {
 	switch {
 	case c.inUse.Load() == 0:
 		idle = c.idleUntil(now) - c.idleSince.Load()
-	case !c.readInUse.Load() && c.served.Load() && c.lastIdle.Load() >= int64(minLearnedIdle):
-		// Taken from the pool and sent on as the server closed it.
-		idle = c.lastIdle.Load()
+	case !c.readInUse.Load() && c.served.Load():
+		// Taken from the pool and sent on as the server closed it. (The
+		// server's idle time began before ours, when it wrote its last
+		// answer, so ours may be short of its timeout: only closes idle
+		// long enough teach it, see learnFromClose.)
+		idle = max(c.lastIdle.Load(), 1)
 	}
 	reset := errors.Is(err, syscall.ECONNRESET)
 	switch {
@@ -83,7 +86,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		c.reason.CompareAndSwap(int32(closeUnknown), int32(closeError))
 	}
-	if idle > 0 && c.served.Load() && !c.announced.Load() {
+	if idle > 1 && c.served.Load() && !c.announced.Load() {
 		c.host.learnFromClose(time.Duration(idle))
 	}
 }
@@ -234,9 +237,10 @@ func (c *conn) guessReason() closeReason {
 	now := c.host.d.now().UnixNano()
 	idle := time.Duration(now - c.idleSince.Load())
 	switch {
-	case idle >= c.host.idleExpiry*9/10:
-		// net/http's idle timer is the only closer that leaves a
-		// connection idle for keepalive_expiry.
+	case idle >= c.host.idleExpiry/2:
+		// net/http's idle timer is the only closer of an HTTP/1.1
+		// connection that has been idle this long (its idle time starts a
+		// moment before ours, which a loaded machine stretches).
 		return closeIdleExpiry
 	case c.h2.Load():
 		// net/http's HTTP/2 client closes an idle connection before

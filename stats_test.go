@@ -322,8 +322,12 @@ func TestStatsCountsClientClose(t *testing.T) {
 			n := openConns(t, c, srv, 4)
 			c.Close()
 			st := c.Stats()
-			if st.ClosedBy.Client != n || st.Closed != n || st.Open != 0 {
-				t.Errorf("after Close: closed %d (by client %d), open %d; want %d by client, 0 open", st.Closed, st.ClosedBy.Client, st.Open, n)
+			// A connection dialed for a request that another served first
+			// (a loaded machine makes that likelier) is unused, whoever
+			// closes it.
+			if st.ClosedBy.Client+st.ClosedBy.Unused != n || st.Closed != n || st.Open != 0 {
+				t.Errorf("after Close: closed %d (by client %d, unused %d), open %d; want %d by client or unused, 0 open",
+					st.Closed, st.ClosedBy.Client, st.ClosedBy.Unused, st.Open, n)
 			}
 			waitFor(t, "the server to see every connection closed", 2*time.Second, func() bool { return srv.Stats().Open == 0 })
 		})
