@@ -30,6 +30,7 @@ type conn struct {
 	idleRead  atomic.Int64 // unix nanos of the last read while idle (an HTTP/2 GOAWAY or PING, a TLS close_notify)
 	idleRead0 atomic.Int64 // the read while idle before that one
 	tls       atomic.Bool  // under TLS: the last read before EOF may be the server's close_notify
+	stale     atomic.Bool  // taken after the server's learned idle timeout: write nothing on it
 	retiring  atomic.Bool  // past max_connection_age: closes after its request
 	announced atomic.Bool  // its end was announced (Connection: close), or it was replaced: its close teaches no idle timeout
 	h2        atomic.Bool  // speaks HTTP/2
@@ -96,7 +97,7 @@ func (c *conn) readFailed(err error) {
 // net/http handed it in the meantime then fails before sending a byte, which
 // net/http retries on another connection when the body can be replayed.
 func (c *conn) Write(p []byte) (int, error) {
-	if c.inUse.Load() < 0 {
+	if c.inUse.Load() < 0 || c.stale.Load() {
 		return 0, errConnRetired
 	}
 	return c.Conn.Write(p)

@@ -95,6 +95,14 @@ func (st *reqState) gotConn(info httptrace.GotConnInfo) {
 	if c.h2.Load() {
 		storeMax(&st.host.maxStreams, int64(c.inUse.Load()))
 	}
+	if d := st.host.staleAfter(); d > 0 && st.reused && !c.h2.Load() && time.Duration(c.lastIdle.Load()) >= d &&
+		st.req != nil && replayable(st.req) {
+		// Idle past the server's learned timeout (its idle timer was late,
+		// on a loaded machine): the server may be closing it now. Nothing
+		// is written on it; net/http sends the request again on another.
+		c.reason.CompareAndSwap(int32(closeUnknown), int32(closeLearnedIdle))
+		c.stale.Store(true)
+	}
 	if c.retireAt != 0 && now.UnixNano() >= c.retireAt && st.req != nil {
 		// Past max_connection_age: this request is its last. For
 		// requests net/http does not copy (no body) this sends
