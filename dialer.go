@@ -196,9 +196,6 @@ func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (_
 		c.closeWith(closeClient)
 		return nil, ErrClosed
 	}
-	// A connection that waits unused in the pool goes before the server's
-	// learned idle timeout too.
-	c.armIdle(h.staleAfter())
 	return out, nil
 }
 

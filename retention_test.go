@@ -63,12 +63,16 @@ func TestDefaultConfigSteadyLoadDoesNotChurn(t *testing.T) {
 			// machine may start some workers late, so demand can still
 			// grow after the warm-up: new connections then are not churn,
 			// closed ones are.
-			if st := srv.Stats(); st.Open != st.Accepted || st.Accepted > int64(workers)*3/2 {
+			if st := srv.Stats(); st.Open+c.Stats().ClosedBy.Other != st.Accepted || st.Accepted > int64(workers)*3/2 {
 				t.Errorf("server accepted %d connections (%d in steady state, %d requests by %d workers), %d still open; want all kept open, at most %d",
 					st.Accepted, st.Accepted-warm, ok, workers, st.Open, workers*3/2)
 			}
-			if cs := c.Stats(); cs.Closed != 0 {
-				t.Errorf("client closed %d connections under steady load (%+v), want 0", cs.Closed, cs.ClosedBy)
+			// None closed but those net/http itself drops on a loaded
+			// machine ("other": a write loop that has not reported within
+			// 50ms, persistConn.wroteRequest): warmpool trims none, nor lets
+			// any expire, under a steady load.
+			if cs := c.Stats(); cs.Closed != cs.ClosedBy.Other {
+				t.Errorf("client closed %d connections under steady load (%+v), want none but net/http's own", cs.Closed, cs.ClosedBy)
 			}
 		})
 	}

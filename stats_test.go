@@ -199,10 +199,13 @@ func TestStatsAgreeWithServerUnderLoad(t *testing.T) {
 			if st.DialFailures.Total() != 0 || st.Waits != 0 || st.PoolTimeouts != 0 {
 				t.Errorf("dial failures %d, waits %d, pool timeouts %d; want none", st.DialFailures.Total(), st.Waits, st.PoolTimeouts)
 			}
-			if !p.http2 && st.Closed != 0 {
+			if !p.http2 && st.Closed != st.ClosedBy.Other {
 				// HTTP/2 closes the duplicates of a dial race; HTTP/1.1
-				// keeps every connection under a steady load.
-				t.Errorf("HTTP/1.1 closed %d connections (%+v), want none", st.Closed, st.ClosedBy)
+				// keeps every connection under a steady load, but for those
+				// net/http itself drops ("other"): on a loaded machine it
+				// gives up a connection whose write loop has not reported
+				// within 50ms (persistConn.wroteRequest).
+				t.Errorf("HTTP/1.1 closed %d connections (%+v), want none but net/http's own", st.Closed, st.ClosedBy)
 			}
 		})
 	}
