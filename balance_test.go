@@ -41,6 +41,9 @@ func TestBalanceSpreadsLoad(t *testing.T) {
 				if got[0] != 3200 {
 					t.Errorf("first: got %v, want all 3200 on the first address", got)
 				}
+				if !slices.ContainsFunc(Diagnose(c.Stats(), c.Config()), func(f Finding) bool { return f.Rule == "endpoint-pinned" }) {
+					t.Errorf("Diagnose found no endpoint-pinned: %v", Diagnose(c.Stats(), c.Config()))
+				}
 				return
 			}
 			for i, s := range sh {

@@ -48,8 +48,20 @@ type routes struct {
 
 // route is how attempts at one "host:port" go.
 type route struct {
-	plain *hostPool    // the pool of the address as dialed by the client's own transport
-	set   *endpointSet // nil: an IP literal or a proxied URL, always plain
+	key   string
+	plain atomic.Pointer[hostPool] // the pool of key as the client's own transport dials it
+	set   *endpointSet             // nil: an IP literal or a proxied URL, always plain
+}
+
+// plainPool is r's pool for the client's own transport. A balanced name
+// gets one only if it goes that way, so Stats shows no empty entry for it.
+func (r *route) plainPool(d *dialer) *hostPool {
+	if h := r.plain.Load(); h != nil {
+		return h
+	}
+	h := d.host(r.key)
+	r.plain.Store(h)
+	return h
 }
 
 func newRoutes(c *Client, o options) *routes {
@@ -67,10 +79,12 @@ func (rs *routes) get(req *http.Request, key string) *route {
 	if r, ok := rs.m.Load(key); ok {
 		return r.(*route)
 	}
-	r := &route{plain: rs.c.dialer.host(key)}
+	r := &route{key: key}
 	host, port, err := net.SplitHostPort(key)
 	if err == nil && net.ParseIP(host) == nil && !rs.proxied(req) {
 		r.set = &endpointSet{rs: rs, name: host, port: port, ready: make(chan struct{}), all: map[string]*endpoint{}}
+	} else {
+		r.plainPool(rs.c.dialer)
 	}
 	got, loaded := rs.m.LoadOrStore(key, r)
 	if !loaded && r.set != nil {
@@ -100,7 +114,7 @@ func (rs *routes) proxied(req *http.Request) bool {
 func (rs *routes) target(req *http.Request, key string, prev *endpoint) (*hostPool, *endpoint) {
 	r := rs.get(req, key)
 	if r.set == nil {
-		return r.plain, nil
+		return r.plain.Load(), nil
 	}
 	l := r.set.list.Load()
 	if l == nil {
@@ -108,11 +122,11 @@ func (rs *routes) target(req *http.Request, key string, prev *endpoint) (*hostPo
 		case <-r.set.ready:
 			l = r.set.list.Load()
 		case <-req.Context().Done():
-			return r.plain, nil // net/http reports the context's error
+			return r.plainPool(rs.c.dialer), nil // net/http reports the context's error
 		}
 	}
 	if len(l.eps) == 0 {
-		return r.plain, nil
+		return r.plainPool(rs.c.dialer), nil
 	}
 	ep := r.set.pick(l.eps, prev)
 	return ep.host, ep
