@@ -23,13 +23,14 @@ func TestCollectorExportsEndpoints(t *testing.T) {
 
 	cfg := warmpool.DefaultConfig()
 	cfg.Balancer = "round_robin"
-	c := newClient(t, cfg, warmpool.WithResolver(warmpool.StaticResolver(map[string][]string{
+	reqs := NewRequestCollector()
+	c := newClient(t, cfg, warmpool.WithHooks(reqs.Hooks()), warmpool.WithResolver(warmpool.StaticResolver(map[string][]string{
 		"replicas.test": {"127.0.0.1", "127.0.0.2"},
 	})))
 	mustSend(t, c, "http://"+net.JoinHostPort("replicas.test", p)+"/answer", 10)
 
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewCollector(c))
+	reg.MustRegister(NewCollector(c), reqs)
 	want := fmt.Sprintf(`
 # HELP warmpool_attempts_total Request attempts that got a connection, retries included.
 # TYPE warmpool_attempts_total counter
@@ -44,9 +45,12 @@ warmpool_endpoints{server_address="replicas.test",server_port="%[1]s",state="eje
 # TYPE warmpool_endpoint_ejections_total counter
 warmpool_endpoint_ejections_total{endpoint="127.0.0.1:%[1]s",server_address="replicas.test",server_port="%[1]s"} 0
 warmpool_endpoint_ejections_total{endpoint="127.0.0.2:%[1]s",server_address="replicas.test",server_port="%[1]s"} 0
+# HELP warmpool_responses_total Responses received, by status code, retried attempts included.
+# TYPE warmpool_responses_total counter
+warmpool_responses_total{http_response_status_code="200",server_address="replicas.test",server_port="%[1]s"} 10
 `, p)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"warmpool_attempts_total", "warmpool_endpoints", "warmpool_endpoint_ejections_total"); err != nil {
+		"warmpool_attempts_total", "warmpool_endpoints", "warmpool_endpoint_ejections_total", "warmpool_responses_total"); err != nil {
 		t.Error(err)
 	}
 	if problems, err := testutil.CollectAndLint(NewCollector(c)); err != nil || len(problems) > 0 {
