@@ -32,6 +32,7 @@ type Client struct {
 
 	dialer   *dialer
 	tr       *http.Transport
+	routes   *routes // host names to endpoints (endpoints.go)
 	rt       *roundTripper
 	hc       *http.Client // the client Do and the JSON calls use; HTTPClient hands out copies
 	idemKeys bool
@@ -135,6 +136,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		next = mw(next)
 	}
 	c.rt = &roundTripper{c: c, next: next}
+	c.routes = newRoutes(c, o)
 	c.hc = &http.Client{Transport: c.rt}
 	c.startJanitor()
 	return c, nil

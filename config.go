@@ -14,8 +14,9 @@ import (
 // Config tunes a Client. Start from DefaultConfig, or write a literal: in a
 // literal, every zero field means its default, written in the field's doc,
 // so warmpool.Config{MaxConnections: 50} keeps HTTP/2, retries and the retry
-// budget on. For the four fields whose zero is also a setting of its own
-// (EnableHTTP2, MaxRetries, RetryBudgetPercent, RetryBudgetMinPerSecond), a
+// budget on. For the six fields whose zero is also a setting of its own
+// (EnableHTTP2, MaxRetries, RetryBudgetPercent, RetryBudgetMinPerSecond,
+// ResolveInterval, MaxEjectedPercent), a
 // zero turns the feature off only in a Config that came from DefaultConfig,
 // LoadConfig, ParseConfig or Client.Config, or a copy of one: start from
 // DefaultConfig() and set the field to false or 0.
@@ -128,6 +129,40 @@ type Config struct {
 	// appear in errors. Zero means none.
 	Headers map[string]string
 
+	// ResolveInterval is how often a host name in a request URL is resolved
+	// again to its set of endpoints (every A/AAAA address, same port); it is
+	// also resolved at once after a dial failure. A failed resolution keeps
+	// the last good set. Key resolve_interval. The default is 30s. In a
+	// literal, zero means the default, 30s; to resolve only after a dial
+	// failure or when every endpoint is ejected, start from DefaultConfig()
+	// and set it to 0.
+	ResolveInterval time.Duration
+	// Balancer picks the endpoint of a host name with several addresses for
+	// each attempt: "p2c" (power of two choices on requests in flight, ties
+	// broken by latency), "round_robin", or "first" (the first address that
+	// is not ejected, as net/http does). Key balancer. Zero means the
+	// default, "p2c".
+	Balancer string
+	// SlowStart ramps a new endpoint's share of requests up from nothing
+	// over this long. Key slow_start. Zero means off: a new endpoint takes
+	// its share at once.
+	SlowStart time.Duration
+	// EjectAfterFailures ejects an endpoint after this many consecutive
+	// connection failures or 5xx answers. Key eject_after_failures. Zero
+	// means the default, 5.
+	EjectAfterFailures int
+	// EjectDuration is how long an ejected endpoint takes no requests; it
+	// doubles each time the endpoint is ejected again within EjectDuration of
+	// coming back, up to 32 times. Key eject_duration. Zero means the
+	// default, 30s.
+	EjectDuration time.Duration
+	// MaxEjectedPercent, from 0 to 100, caps the share of a host name's
+	// endpoints ejected at once (at least one when it is above 0). Key
+	// max_ejected_percent. The default is 50. In a literal, zero means the
+	// default, 50; to turn ejection off, start from DefaultConfig() and set
+	// it to 0.
+	MaxEjectedPercent float64
+
 	// Auth selects the bearer token source, from the auth block (a sibling
 	// of http_client) and WARMPOOL_AUTH_<KEY> variables; see AuthConfig. New
 	// uses it (through Auth.Option) when no WithTokenSource or
@@ -153,7 +188,8 @@ func DefaultConfig() Config { return baseConfig().withDefaults() }
 // it rather than from DefaultConfig, so that the default of
 // MaxKeepaliveConnections can follow a max_connections the file sets.
 func baseConfig() Config {
-	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10, LearnIdleTimeout: true, filled: true}
+	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10,
+		LearnIdleTimeout: true, ResolveInterval: 30 * time.Second, MaxEjectedPercent: 50, filled: true}
 }
 
 // withDefaults replaces each zero that means a default with that default, and
@@ -167,6 +203,8 @@ func (c Config) withDefaults() Config {
 		orDefault(&c.MaxRetries, b.MaxRetries)
 		orDefault(&c.RetryBudgetPercent, b.RetryBudgetPercent)
 		orDefault(&c.RetryBudgetMinPerSecond, b.RetryBudgetMinPerSecond)
+		orDefault(&c.ResolveInterval, b.ResolveInterval)
+		orDefault(&c.MaxEjectedPercent, b.MaxEjectedPercent)
 		c.filled = true
 	}
 	orDefault(&c.MaxConnections, 100)
@@ -182,6 +220,9 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.RetryBackoffFactor, 0.5)
 	orDefault(&c.RetryMaxBackoff, 10*time.Second)
 	orDefault(&c.MaxResponseBytes, 10<<20)
+	orDefault(&c.Balancer, balancerP2C)
+	orDefault(&c.EjectAfterFailures, 5)
+	orDefault(&c.EjectDuration, 30*time.Second)
 	orDefault(&c.Auth.RefreshBefore, defaultRefreshBefore)
 	orDefault(&c.Auth.Timeout, defaultAuthTimeout)
 	return c

@@ -72,6 +72,12 @@ func TestParseConfig(t *testing.T) {
   stats_log_interval: 15
   allow_insecure_token: true
   learn_idle_timeout: false
+  resolve_interval: 0
+  balancer: round_robin
+  slow_start: 10s
+  eject_after_failures: 3
+  eject_duration: 1m
+  max_ejected_percent: 0
 `,
 			want: func(c *Config) {
 				*c = Config{
@@ -88,6 +94,10 @@ func TestParseConfig(t *testing.T) {
 					MaxResponseBytes:        1024,
 					StatsLogInterval:        15 * time.Second,
 					AllowInsecureToken:      true,
+					Balancer:                "round_robin",
+					SlowStart:               10 * time.Second,
+					EjectAfterFailures:      3,
+					EjectDuration:           time.Minute,
 					Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
 					filled:                  true,
 				}

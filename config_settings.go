@@ -73,6 +73,13 @@ var settings = []setting{
 	boolSetting("allow_insecure_token", func(c *Config) *bool { return &c.AllowInsecureToken }),
 	boolSetting("learn_idle_timeout", func(c *Config) *bool { return &c.LearnIdleTimeout }),
 	headersSetting("headers", func(c *Config) *map[string]string { return &c.Headers }),
+	durationSetting("resolve_interval", 0, func(c *Config) *time.Duration { return &c.ResolveInterval }),
+	enumSetting("balancer", balancerNames, func(c *Config) *string { return &c.Balancer }),
+	durationSetting("slow_start", 0, func(c *Config) *time.Duration { return &c.SlowStart }),
+	intSetting("eject_after_failures", 1, func(c *Config) *int { return &c.EjectAfterFailures }),
+	durationSetting("eject_duration", 1, func(c *Config) *time.Duration { return &c.EjectDuration }),
+	floatSetting("max_ejected_percent", "must be a number from 0 to 100",
+		func(v float64) bool { return v >= 0 && v <= 100 }, func(c *Config) *float64 { return &c.MaxEjectedPercent }),
 }
 
 // authSettings are the keys of the auth block. AuthConfig.validate checks
@@ -110,6 +117,13 @@ func stringSetting(key string, p func(*Config) *string) setting {
 		},
 		check: func(c *Config) (string, bool) { return *p(c), true },
 	}
+}
+
+// enumSetting is one of the strings in values.
+func enumSetting(key string, values []string, p func(*Config) *string) setting {
+	allowed := "must be one of " + strings.Join(values, ", ")
+	return newSetting(key, allowed, func(s string) (string, error) { return s, nil },
+		func(v string) bool { return slices.Contains(values, v) }, p)
 }
 
 // listSetting is a list of strings: a YAML list, or a string split on spaces.

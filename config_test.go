@@ -55,6 +55,11 @@ func TestDefaultConfig(t *testing.T) {
 		RetryBudgetMinPerSecond: 10,
 		MaxResponseBytes:        10485760,
 		LearnIdleTimeout:        true,
+		ResolveInterval:         30 * time.Second,
+		Balancer:                "p2c",
+		EjectAfterFailures:      5,
+		EjectDuration:           30 * time.Second,
+		MaxEjectedPercent:       50,
 		Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
 		filled:                  true,
 	}
@@ -138,6 +143,8 @@ func TestValidate(t *testing.T) {
 		{"negative pool_timeout", Config{PoolTimeout: -1}, "http_client.pool_timeout", "must be a duration"},
 		{"negative retry_max_backoff", Config{RetryMaxBackoff: -1}, "http_client.retry_max_backoff", "must be a duration"},
 		{"negative max_connection_age", Config{MaxConnectionAge: -1}, "http_client.max_connection_age", "must be a duration ≥ 0"},
+		{"unknown balancer", Config{Balancer: "random"}, "http_client.balancer", "must be one of p2c, round_robin, first"},
+		{"max_ejected_percent over 100", Config{MaxEjectedPercent: 101}, "http_client.max_ejected_percent", "must be a number from 0 to 100"},
 		{"negative stats_log_interval", Config{StatsLogInterval: -1}, "http_client.stats_log_interval", "must be a duration ≥ 0"},
 		{"negative backoff factor", Config{RetryBackoffFactor: -0.5}, "http_client.retry_backoff_factor", `"-0.5"`},
 		{"NaN backoff factor", Config{RetryBackoffFactor: math.NaN()}, "http_client.retry_backoff_factor", `"NaN"`},
@@ -178,7 +185,8 @@ func TestWithDefaults(t *testing.T) {
 		MaxKeepaliveConnections: 1, MaxConnections: 2, KeepaliveExpiry: 3, ConnectionTimeout: 4, RequestTimeout: 5,
 		PoolTimeout: 6, EnableHTTP2: true, H2C: true, MaxRetries: 7, RetryBackoffFactor: 8, RetryMaxBackoff: 9,
 		RetryBudgetPercent: 10, RetryBudgetMinPerSecond: 11, MaxConnectionAge: 12, MaxResponseBytes: 13,
-		StatsLogInterval: 14, AllowInsecureToken: true, LearnIdleTimeout: true, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
+		StatsLogInterval: 14, AllowInsecureToken: true, LearnIdleTimeout: true, ResolveInterval: 17, Balancer: "first", SlowStart: 18,
+		EjectAfterFailures: 19, EjectDuration: 20, MaxEjectedPercent: 21, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
 	}
 	want := set
 	want.filled = true
@@ -264,8 +272,8 @@ func TestSettingsTable(t *testing.T) {
 	owner := map[string]string{} // Config field name → key
 	for _, f := range settings {
 		var c Config
-		if !f.parse(&c, "7") && !f.parse(&c, "true") && !f.parse(&c, "X-Test: 7") {
-			t.Fatalf("%s: accepts none of 7, true and X-Test: 7", f.key)
+		if !f.parse(&c, "7") && !f.parse(&c, "true") && !f.parse(&c, "X-Test: 7") && !f.parse(&c, "round_robin") {
+			t.Fatalf("%s: accepts none of 7, true, X-Test: 7 and round_robin", f.key)
 		}
 		v := reflect.ValueOf(c)
 		var changed []string

@@ -45,7 +45,9 @@ type dialer struct {
 // address. Counters are atomics so the request path takes no lock.
 type hostPool struct {
 	addr       string
+	name       string // for an endpoint of a balanced host name: that name; else ""
 	d          *dialer
+	ep         atomic.Pointer[endpoint] // the endpoint it serves now, if any
 	idleExpiry time.Duration
 
 	inflight     atomic.Int64  // requests between RoundTrip and body close
@@ -90,16 +92,28 @@ const (
 	protoHTTP2
 )
 
-func (d *dialer) host(addr string) *hostPool {
-	if h, ok := d.hosts.Load(addr); ok {
+func (d *dialer) host(addr string) *hostPool { return d.namedHost(addr, "") }
+
+// namedHost returns the hostPool of addr for host name name ("" for a
+// dialed address). An endpoint address that another name already uses, or
+// that is also dialed as it is, gets the key "ip:port@name": its connections
+// carry another TLS server name, so they cannot share a pool.
+func (d *dialer) namedHost(addr, name string) *hostPool {
+	if h, ok := d.hosts.Load(addr); ok && h.(*hostPool).name == name {
 		return h.(*hostPool)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if h, ok := d.hosts.Load(addr); ok {
-		return h.(*hostPool)
+		if h.(*hostPool).name == name {
+			return h.(*hostPool)
+		}
+		addr += "@" + name
+		if h, ok := d.hosts.Load(addr); ok {
+			return h.(*hostPool)
+		}
 	}
-	h := &hostPool{addr: addr, d: d, idleExpiry: d.idleExpiry, slots: make(chan struct{}, d.maxConns), conns: make(map[*conn]struct{})}
+	h := &hostPool{addr: addr, name: name, d: d, idleExpiry: d.idleExpiry, slots: make(chan struct{}, d.maxConns), conns: make(map[*conn]struct{})}
 	h.gate.wake = make(chan struct{})
 	d.hosts.Store(addr, h)
 	d.list = append(d.list, h)
@@ -122,11 +136,20 @@ func (d *dialer) DialTLSContext(ctx context.Context, network, addr string) (net.
 	return d.dial(ctx, network, addr, true)
 }
 
-func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (_ net.Conn, err error) {
+func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (net.Conn, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
-	h := d.host(addr)
+	return d.dialTo(ctx, network, d.host(addr), addr, "", useTLS)
+}
+
+// dialTo dials addr for h. serverName is the TLS server name; "" takes it
+// from addr. An endpoint of a balanced host name dials its IP address with
+// the host name as server name, so certificates are checked against the name.
+func (d *dialer) dialTo(ctx context.Context, network string, h *hostPool, addr, serverName string, useTLS bool) (_ net.Conn, err error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
 	if h.proto.Load() == protoHTTP2 {
 		// net/http dials for an HTTP/2 host only when no open connection
 		// can take another stream: they are full, or draining after a
@@ -178,7 +201,7 @@ func (d *dialer) dial(ctx context.Context, network, addr string, useTLS bool) (_
 		proto = protoHTTP2
 	}
 	if useTLS {
-		tc, err := d.handshake(ctx, c, network, addr)
+		tc, err := d.handshake(ctx, c, network, addr, serverName)
 		if err != nil {
 			return nil, err
 		}
@@ -222,8 +245,11 @@ func (d *dialer) track(h *hostPool, nc net.Conn) *conn {
 
 // handshake runs the TLS handshake on c within ctx, which carries what is
 // left of connection_timeout.
-func (d *dialer) handshake(ctx context.Context, c *conn, network, addr string) (*tls.Conn, error) {
+func (d *dialer) handshake(ctx context.Context, c *conn, network, addr, serverName string) (*tls.Conn, error) {
 	cfg := d.tls.Clone()
+	if cfg.ServerName == "" && serverName != "" {
+		cfg.ServerName = serverName
+	}
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {

@@ -36,6 +36,15 @@
 //     ErrPoolTimeout after pool_timeout.
 //   - A connection lifetime (max_connection_age), so traffic reaches new
 //     backend replicas.
+//   - Load spread over replicas. net/http dials the first address of a host
+//     name that answers and keeps reusing that connection, so a warm pool
+//     pins a process to one replica. warmpool resolves each name to all its
+//     addresses (every resolve_interval, and after a dial failure; any
+//     Resolver, see WithResolver), keeps a pool per address, picks one per
+//     attempt (balancer: p2c, round_robin or first), ejects addresses that
+//     keep failing (eject_after_failures, eject_duration,
+//     max_ejected_percent), and drains those that leave the name. The TLS
+//     server name and the Host header stay the name.
 //   - Safe retries: only what provably did not run, or is idempotent, with
 //     full-jitter backoff, Retry-After, and a retry budget (RetryError).
 //   - Cached bearer tokens (TokenCache), fetched once per lifetime and
@@ -62,6 +71,11 @@
 //	  max_retries: 3
 //	  retry_backoff_factor: 0.5
 //	  max_response_bytes: 10485760
+//	  resolve_interval: 30.0
+//	  balancer: p2c
+//	  eject_after_failures: 5
+//	  eject_duration: 30.0
+//	  max_ejected_percent: 50
 //	  learn_idle_timeout: true
 //
 // In a Config literal every zero field means its default; start from

@@ -13,7 +13,8 @@ type Finding struct {
 	// "idle-race", "failed-requests", "server-closed-idle",
 	// "learned-idle-timeout", "goaway-churn", "unused-dials",
 	// "unread-bodies", "idle-churn", "max-age-churn", "pool-waits",
-	// "pool-timeouts", "dial-failures", "retry-budget", "token-failures".
+	// "pool-timeouts", "dial-failures", "endpoint-pinned", "endpoint-skew",
+	// "frequent-ejections", "retry-budget", "token-failures".
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
 	Host     string   `json:"host"`    // the dialed address ("host:port") it concerns; "" for the whole client
@@ -85,6 +86,7 @@ func Diagnose(s Stats, cfg Config) []Finding {
 		}
 		out = append(out, dialFindings(host, h.DialFailures, cfg)...)
 	}
+	out = append(out, endpointFindings(s, cfg)...)
 	return append(out, clientFindings(s, cfg)...)
 }
 

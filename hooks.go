@@ -38,7 +38,10 @@ type Hooks struct {
 
 // RequestInfo describes one finished attempt.
 type RequestInfo struct {
-	Host       string // dialed address, "host:port"
+	Host string // dialed address, "host:port"; for a balanced host name, the endpoint's "ip:port"
+	// HostName is, for an attempt on an endpoint of a balanced host name,
+	// that name (as HostStats.HostName); "" otherwise.
+	HostName   string
 	Method     string
 	StatusCode int           // 0 if the attempt got no response
 	Duration   time.Duration // from sending until the body was done

@@ -8,8 +8,10 @@ import (
 
 // startJanitor starts the client's one background goroutine. Each tick it
 // trims idle connections beyond recent demand, retires idle connections past
-// max_connection_age, and logs stats every stats_log_interval. It exits when
-// Close closes c.done.
+// max_connection_age, logs stats every stats_log_interval, and starts the
+// resolutions of host names that are due (or asked for, when woken) and
+// sweeps draining endpoints. It exits when Close closes c.done, after the
+// resolutions under way.
 func (c *Client) startJanitor() {
 	// Tick ten times per keepalive_expiry (within 10ms..1s), faster if a
 	// connection age or the stats interval needs it.
@@ -19,6 +21,9 @@ func (c *Client) startJanitor() {
 	}
 	if iv := c.cfg.StatsLogInterval; iv > 0 {
 		tick = min(tick, iv)
+	}
+	if iv := c.cfg.ResolveInterval; iv > 0 {
+		tick = min(tick, max(iv/5, 10*time.Millisecond))
 	}
 	slots := max(int(demandWindow(c.cfg.KeepaliveExpiry)/tick), 1)
 
@@ -34,9 +39,13 @@ func (c *Client) startJanitor() {
 		for {
 			select {
 			case <-c.done:
+				c.routes.stop()
 				return
+			case <-c.routes.wake:
+				c.routes.tick(c.now())
 			case <-t.C:
 				now := c.now()
+				c.routes.tick(now)
 				c.dialer.trimIdle(c.cfg.MaxKeepaliveConnections, slots)
 				if c.cfg.MaxConnectionAge > 0 {
 					c.dialer.retireIdle(now)

@@ -18,6 +18,7 @@ type options struct {
 	hooks      Hooks
 	idemKeys   bool
 	middleware []func(http.RoundTripper) http.RoundTripper
+	resolver   Resolver // nil: the system resolver
 }
 
 // WithTokenSource makes the client send "Authorization: Bearer <token>" on

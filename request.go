@@ -189,7 +189,7 @@ func (st *reqState) finish() {
 // requestDone calls Hooks.RequestDone for the attempt.
 func (st *reqState) requestDone(req *http.Request, err error) {
 	if f := st.c.hooks.RequestDone; f != nil {
-		f(RequestInfo{Host: st.host.addr, Method: req.Method, StatusCode: st.status, Duration: st.c.now().Sub(st.start), Err: err})
+		f(RequestInfo{Host: st.host.addr, HostName: st.host.name, Method: req.Method, StatusCode: st.status, Duration: st.c.now().Sub(st.start), Err: err})
 	}
 }
 

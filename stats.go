@@ -11,7 +11,11 @@ import (
 // the sum over Hosts.
 type Stats struct {
 	HostStats
-	// Hosts holds the same figures per dialed address ("host:port").
+	// Hosts holds the same figures per dialed address ("host:port"). A
+	// host name whose requests are spread over its addresses (see
+	// Config.Balancer) has one entry per endpoint instead, keyed by the
+	// endpoint's address ("ip:port"; "ip:port@name" if another name, or a
+	// URL with that IP, uses the same address), with HostName naming it.
 	Hosts map[string]HostStats
 
 	// Calls counts calls made: Do, the JSON calls and requests through
@@ -28,6 +32,15 @@ type Stats struct {
 
 // HostStats are the pool figures for one dialed address, or the total.
 type HostStats struct {
+	// HostName is, for an endpoint of a balanced host name, that name; ""
+	// for a dialed address and in a total. EndpointState is the endpoint's
+	// state now: "active", "ejected", "draining" (gone from the resolver's
+	// answer, requests in flight finishing) or "removed" (drained); "" when
+	// not an endpoint. Ejections counts the times it was ejected.
+	HostName      string
+	EndpointState string
+	Ejections     int64
+
 	// Protocol is what the host's connections last negotiated: "HTTP/1.1",
 	// "HTTP/2", or "" before the first connection (and in a total).
 	Protocol string
@@ -149,6 +162,11 @@ func (h *hostPool) stats() HostStats {
 		TLSHandshakes:    h.tlsHandshakes.Load(),
 		TLSHandshakeTime: time.Duration(h.tlsNanos.Load()),
 	}
+	if ep := h.ep.Load(); ep != nil {
+		s.HostName = h.name
+		s.EndpointState = ep.state(h.d.now())
+		s.Ejections = ep.ejections.Load()
+	}
 	h.mu.Lock()
 	for c := range h.conns {
 		s.Open++
@@ -191,6 +209,7 @@ func (s *HostStats) add(o HostStats) {
 	s.Created += o.Created
 	s.DialsAvoided += o.DialsAvoided
 	s.Closed += o.Closed
+	s.Ejections += o.Ejections
 	s.Requests += o.Requests
 	s.Reused += o.Reused
 	s.PoolTimeouts += o.PoolTimeouts

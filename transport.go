@@ -82,14 +82,16 @@ func (rt *roundTripper) call(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var (
 		lastStatus int
-		refreshed  bool // the token was renewed once after a 401
+		refreshed  bool      // the token was renewed once after a 401
+		prev       *endpoint // of the last attempt: a retry prefers another
 	)
 	for attempt := 1; ; attempt++ {
 		areq, err := rewind(req, attempt)
 		if err != nil {
 			return nil, err
 		}
-		resp, injected, err := rt.attempt(areq)
+		resp, injected, ep, err := rt.attempt(areq, prev)
+		prev = ep
 
 		// A 401 to a token we added: renew it once and try again.
 		if err == nil && resp.StatusCode == http.StatusUnauthorized && injected && !refreshed && replayable(req) && !c.closing.Load() {
@@ -178,10 +180,12 @@ func rewind(req *http.Request, n int) (*http.Request, error) {
 	return &r, nil
 }
 
-// attempt sends req once. injected reports whether it added the token.
-func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injected bool, err error) {
+// attempt sends req once, avoiding endpoint prev when another will do.
+// injected reports whether it added the token; ep is the endpoint picked,
+// nil when the client's own transport sent it.
+func (rt *roundTripper) attempt(req *http.Request, prev *endpoint) (resp *http.Response, injected bool, ep *endpoint, err error) {
 	c := rt.c
-	h := c.dialer.host(hostKey(req))
+	h, ep := c.routes.target(req, hostKey(req), prev)
 	if !h.tracked.Load() {
 		h.tracked.Store(true)
 	}
@@ -199,14 +203,14 @@ func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injecte
 		err = st.explain(ctx, req, err)
 		h.noteFailure(err)
 		st.requestDone(req, err)
-		return nil, false, err
+		return nil, false, ep, err
 	}
 	if err := st.acquire(ctx); err != nil {
 		cancel()
 		err = st.explain(ctx, req, err)
 		h.noteFailure(err)
 		st.requestDone(req, err)
-		return nil, injected, err
+		return nil, injected, ep, err
 	}
 	h.notePeak(h.inflight.Add(1))
 
@@ -217,11 +221,18 @@ func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injecte
 	r2.Header = hdr
 	st.req = r2
 
-	resp, err = rt.next.RoundTrip(r2)
+	next, sent := rt.next, time.Time{}
+	if ep != nil {
+		next, sent = ep.rt, c.now()
+	}
+	resp, err = next.RoundTrip(r2)
+	if ep != nil {
+		ep.observe(req, resp, err, c.now().Sub(sent))
+	}
 	if err != nil {
 		st.err = st.explain(ctx, req, err)
 		st.finish()
-		return nil, injected, st.err
+		return nil, injected, ep, st.err
 	}
 	st.status = resp.StatusCode
 	if c.dialer.learnIdle {
@@ -234,11 +245,11 @@ func (rt *roundTripper) attempt(req *http.Request) (resp *http.Response, injecte
 		resp.Body.Close() // closes the connection: never drain without bound
 		st.err = fmt.Errorf("%w (Content-Length %d > %d)", ErrResponseTooLarge, resp.ContentLength, st.limit)
 		st.finish()
-		return nil, injected, st.err
+		return nil, injected, ep, st.err
 	}
 	st.body = resp.Body
 	resp.Body = st
-	return resp, injected, nil
+	return resp, injected, ep, nil
 }
 
 // hostKey is the dialed address for req, as net/http passes it to the dialer.

@@ -22,8 +22,12 @@
 // # Metrics
 //
 // Every pool metric has the labels server_address and server_port, split
-// from the dialed address ("host:port"); sum over them for the client's
-// total. Names use the namespace "warmpool" unless WithNamespace says
+// from the dialed address ("host:port"), and endpoint; sum over them for the
+// client's total. A host name whose requests warmpool spreads over its
+// addresses (warmpool.Config.Balancer) has one series per endpoint: its
+// server_address is the host name and its endpoint the address dialed
+// ("ip:port"). For other hosts endpoint is empty, which Prometheus stores
+// as no label, so their series are those of earlier releases. Names use the namespace "warmpool" unless WithNamespace says
 // otherwise. Label names are those OpenTelemetry's Prometheus exporter gives
 // the attributes of package otel (server.address becomes server_address), so
 // a dashboard reads either exporter's series with the same labels; states,
@@ -44,6 +48,8 @@
 //	warmpool_connection_waits_total                                 counter
 //	warmpool_connection_wait_seconds_total                          counter
 //	warmpool_pool_timeouts_total                                    counter
+//	warmpool_endpoints{state="active|ejected|draining"}             gauge, without endpoint: endpoints of a balanced host name
+//	warmpool_endpoint_ejections_total                               counter: times the endpoint was ejected
 //	warmpool_retries_total                                          counter, without server labels
 //	warmpool_retry_budget_refusals_total                            counter, without server labels
 //	warmpool_token_fetches_total                                    counter, without server labels
@@ -77,6 +83,7 @@ package prom
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -127,6 +134,7 @@ type collector struct {
 	waits, waitSeconds, poolTimeouts                       *prometheus.Desc
 	retries, budgetRefusals, tokenFetches, tokenFetchFails *prometheus.Desc
 	failures, learnedIdle, calls, callsFailed              *prometheus.Desc
+	endpoints, ejections                                   *prometheus.Desc
 }
 
 // NewCollector returns a collector of c's pool metrics that reads c.Stats()
@@ -134,7 +142,7 @@ type collector struct {
 func NewCollector(c *warmpool.Client, opts ...Option) prometheus.Collector {
 	o := newOptions(opts)
 	server := func(name, help string, labels ...string) *prometheus.Desc {
-		return o.desc(name, help, append([]string{"server_address", "server_port"}, labels...)...)
+		return o.desc(name, help, append([]string{"server_address", "server_port", "endpoint"}, labels...)...)
 	}
 	return &collector{
 		client: c,
@@ -166,6 +174,10 @@ func NewCollector(c *warmpool.Client, opts ...Option) prometheus.Collector {
 		budgetRefusals:  o.desc("retry_budget_refusals_total", "Retries refused by the retry budget."),
 		tokenFetches:    o.desc("token_fetches_total", "Calls to the token source."),
 		tokenFetchFails: o.desc("token_fetch_failures_total", "Calls to the token source that failed."),
+
+		endpoints: o.desc("endpoints", "Endpoints (addresses) of a balanced host name, by state: active, ejected or draining.",
+			"server_address", "server_port", "state"),
+		ejections: server("endpoint_ejections_total", "Times the endpoint was ejected after consecutive failures."),
 	}
 }
 
@@ -178,6 +190,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.waits, c.waitSeconds, c.poolTimeouts,
 		c.retries, c.budgetRefusals, c.tokenFetches, c.tokenFetchFails,
 		c.failures, c.learnedIdle, c.calls, c.callsFailed,
+		c.endpoints, c.ejections,
 	} {
 		ch <- d
 	}
@@ -192,31 +205,48 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
+	type name struct{ host, port string }
+	states := map[name]map[string]int64{}
 	for addr, h := range s.Hosts {
-		host, port := serverLabels(addr)
-		gauge(c.open, h.InUse, host, port, "active")
-		gauge(c.open, h.Idle, host, port, "idle")
-		gauge(c.dialing, h.Dialing, host, port)
-		counter(c.created, float64(h.Created), host, port)
+		host, port, ep := hostLabels(addr, h)
+		gauge(c.open, h.InUse, host, port, ep, "active")
+		gauge(c.open, h.Idle, host, port, ep, "idle")
+		gauge(c.dialing, h.Dialing, host, port, ep)
+		counter(c.created, float64(h.Created), host, port, ep)
 		for _, r := range httpconv.CloseReasons(h.ClosedBy) {
-			counter(c.closed, float64(r.N), host, port, r.Name)
+			counter(c.closed, float64(r.N), host, port, ep, r.Name)
 		}
 		for _, k := range httpconv.DialFailureKinds(h.DialFailures) {
-			counter(c.dialFailures, float64(k.N), host, port, k.Name)
+			counter(c.dialFailures, float64(k.N), host, port, ep, k.Name)
 		}
-		counter(c.tlsHandshakes, float64(h.TLSHandshakes), host, port)
-		counter(c.tlsSeconds, h.TLSHandshakeTime.Seconds(), host, port)
-		counter(c.attempts, float64(h.Requests), host, port)
-		counter(c.reused, float64(h.Reused), host, port)
-		gauge(c.inFlight, h.InFlight, host, port)
-		gauge(c.waiting, h.Waiting, host, port)
-		counter(c.waits, float64(h.Waits), host, port)
-		counter(c.waitSeconds, h.WaitTime.Seconds(), host, port)
-		counter(c.poolTimeouts, float64(h.PoolTimeouts), host, port)
+		counter(c.tlsHandshakes, float64(h.TLSHandshakes), host, port, ep)
+		counter(c.tlsSeconds, h.TLSHandshakeTime.Seconds(), host, port, ep)
+		counter(c.attempts, float64(h.Requests), host, port, ep)
+		counter(c.reused, float64(h.Reused), host, port, ep)
+		gauge(c.inFlight, h.InFlight, host, port, ep)
+		gauge(c.waiting, h.Waiting, host, port, ep)
+		counter(c.waits, float64(h.Waits), host, port, ep)
+		counter(c.waitSeconds, h.WaitTime.Seconds(), host, port, ep)
+		counter(c.poolTimeouts, float64(h.PoolTimeouts), host, port, ep)
 		for _, kind := range warmpool.ErrorKinds() {
-			counter(c.failures, float64(h.FailuresByKind[kind]), host, port, kind)
+			counter(c.failures, float64(h.FailuresByKind[kind]), host, port, ep, kind)
 		}
-		ch <- prometheus.MustNewConstMetric(c.learnedIdle, prometheus.GaugeValue, h.LearnedIdleTimeout.Seconds(), host, port)
+		ch <- prometheus.MustNewConstMetric(c.learnedIdle, prometheus.GaugeValue, h.LearnedIdleTimeout.Seconds(), host, port, ep)
+		if h.EndpointState != "" {
+			counter(c.ejections, float64(h.Ejections), host, port, ep)
+			n := name{host, port}
+			if states[n] == nil {
+				states[n] = map[string]int64{"active": 0, "ejected": 0, "draining": 0}
+			}
+			if _, ok := states[n][h.EndpointState]; ok { // not "removed"
+				states[n][h.EndpointState]++
+			}
+		}
+	}
+	for n, by := range states {
+		for state, v := range by {
+			gauge(c.endpoints, v, n.host, n.port, state)
+		}
 	}
 	counter(c.calls, float64(s.Calls))
 	counter(c.callsFailed, float64(s.CallsFailed))
@@ -224,6 +254,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.budgetRefusals, float64(s.BudgetRefusals))
 	counter(c.tokenFetches, float64(s.TokenFetches))
 	counter(c.tokenFetchFails, float64(s.TokenFetchFailures))
+}
+
+// hostLabels are the server_address, server_port and endpoint values of a
+// Stats.Hosts entry: for an endpoint of a balanced name, the name, the port
+// and the address dialed ("ip:port", without the "@name" a shared address
+// gets in Stats); else the dialed address split, and no endpoint.
+func hostLabels(key string, h warmpool.HostStats) (host, port, endpoint string) {
+	if h.HostName == "" {
+		host, port = serverLabels(key)
+		return host, port, ""
+	}
+	endpoint, _, _ = strings.Cut(key, "@")
+	_, port = serverLabels(endpoint)
+	return h.HostName, port, endpoint
 }
 
 // serverLabels are the server_address and server_port values of a dialed

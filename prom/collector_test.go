@@ -76,53 +76,53 @@ func mustSend(t testing.TB, c *warmpool.Client, url string, n int) {
 const poolMetrics = `
 # HELP warmpool_connection_wait_seconds_total Time request attempts spent waiting for a connection.
 # TYPE warmpool_connection_wait_seconds_total counter
-warmpool_connection_wait_seconds_total{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_connection_wait_seconds_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_connection_waits_total Request attempts that had to wait for a connection.
 # TYPE warmpool_connection_waits_total counter
-warmpool_connection_waits_total{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_connection_waits_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_connections_closed_total Connections closed, by reason.
 # TYPE warmpool_connections_closed_total counter
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="client"} %[4]d
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="error"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="idle_expiry"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="max_age"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="other"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="server"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="trim"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="unused"} 0
-warmpool_connections_closed_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="learned_idle"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="client"} %[4]d
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="error"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="idle_expiry"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="max_age"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="other"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="server"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="trim"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="unused"} 0
+warmpool_connections_closed_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_close_reason="learned_idle"} 0
 # HELP warmpool_connections_created_total Connections opened.
 # TYPE warmpool_connections_created_total counter
-warmpool_connections_created_total{server_address="127.0.0.1",server_port="%[1]s"} 1
+warmpool_connections_created_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 1
 # HELP warmpool_dial_failures_total Failed attempts to open a connection, by kind.
 # TYPE warmpool_dial_failures_total counter
-warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="dns"} 0
-warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="other"} 0
-warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="refused"} 0
-warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="timeout"} 0
-warmpool_dial_failures_total{server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="tls"} 0
+warmpool_dial_failures_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="dns"} 0
+warmpool_dial_failures_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="other"} 0
+warmpool_dial_failures_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="refused"} 0
+warmpool_dial_failures_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="timeout"} 0
+warmpool_dial_failures_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s",warmpool_dial_failure_kind="tls"} 0
 # HELP warmpool_dialing_connections Connections being dialed now.
 # TYPE warmpool_dialing_connections gauge
-warmpool_dialing_connections{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_dialing_connections{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_open_connections Connections open now, by state: active (serving a request) or idle.
 # TYPE warmpool_open_connections gauge
-warmpool_open_connections{http_connection_state="active",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_open_connections{http_connection_state="idle",server_address="127.0.0.1",server_port="%[1]s"} %[5]d
+warmpool_open_connections{endpoint="",http_connection_state="active",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_open_connections{endpoint="",http_connection_state="idle",server_address="127.0.0.1",server_port="%[1]s"} %[5]d
 # HELP warmpool_pool_timeouts_total Request attempts that gave up waiting for a connection after pool_timeout.
 # TYPE warmpool_pool_timeouts_total counter
-warmpool_pool_timeouts_total{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_pool_timeouts_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_requests_in_flight Request attempts between sending and their response body being done.
 # TYPE warmpool_requests_in_flight gauge
-warmpool_requests_in_flight{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_requests_in_flight{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_attempts_reused_total Request attempts served on a connection that had served before.
 # TYPE warmpool_attempts_reused_total counter
-warmpool_attempts_reused_total{server_address="127.0.0.1",server_port="%[1]s"} %[3]d
+warmpool_attempts_reused_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} %[3]d
 # HELP warmpool_attempts_total Request attempts that got a connection, retries included.
 # TYPE warmpool_attempts_total counter
-warmpool_attempts_total{server_address="127.0.0.1",server_port="%[1]s"} %[2]d
+warmpool_attempts_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} %[2]d
 # HELP warmpool_requests_waiting Request attempts waiting now for a connection, all max_connections being busy.
 # TYPE warmpool_requests_waiting gauge
-warmpool_requests_waiting{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_requests_waiting{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_retries_total Request attempts after the first.
 # TYPE warmpool_retries_total counter
 warmpool_retries_total 0
@@ -131,10 +131,10 @@ warmpool_retries_total 0
 warmpool_retry_budget_refusals_total 0
 # HELP warmpool_tls_handshake_seconds_total Time spent in completed TLS handshakes.
 # TYPE warmpool_tls_handshake_seconds_total counter
-warmpool_tls_handshake_seconds_total{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_tls_handshake_seconds_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_tls_handshakes_total Completed TLS handshakes.
 # TYPE warmpool_tls_handshakes_total counter
-warmpool_tls_handshakes_total{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_tls_handshakes_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_token_fetch_failures_total Calls to the token source that failed.
 # TYPE warmpool_token_fetch_failures_total counter
 warmpool_token_fetch_failures_total 0
@@ -143,25 +143,25 @@ warmpool_token_fetch_failures_total 0
 warmpool_token_fetches_total 0
 # HELP warmpool_attempt_failures_total Request attempts that ended in an error, by warmpool.ErrorKind.
 # TYPE warmpool_attempt_failures_total counter
-warmpool_attempt_failures_total{error_type="canceled",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="certificate",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="closed",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="content_type",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="dns",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="idle_race",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="insecure_token",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="other",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="pool_timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="refused",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="reset",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="status",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="tls",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="token",server_address="127.0.0.1",server_port="%[1]s"} 0
-warmpool_attempt_failures_total{error_type="too_large",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="canceled",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="certificate",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="closed",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="content_type",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="dns",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="idle_race",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="insecure_token",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="other",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="pool_timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="refused",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="reset",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="status",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="tls",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="token",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="too_large",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_learned_idle_timeout_seconds The server's idle timeout as warmpool learned it; 0 while none is known. Idle connections close a margin before it.
 # TYPE warmpool_learned_idle_timeout_seconds gauge
-warmpool_learned_idle_timeout_seconds{server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_learned_idle_timeout_seconds{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_request_failures_total Requests that ended in an error (not counting answers with a non-2xx status).
 # TYPE warmpool_request_failures_total counter
 warmpool_request_failures_total 0
@@ -232,8 +232,8 @@ func TestOptions(t *testing.T) {
 	want := fmt.Sprintf(`
 # HELP frontend_attempts_total Request attempts that got a connection, retries included.
 # TYPE frontend_attempts_total counter
-frontend_attempts_total{client="a",server_address="127.0.0.1",server_port="%[1]s"} 2
-frontend_attempts_total{client="b",server_address="127.0.0.1",server_port="%[1]s"} 3
+frontend_attempts_total{client="a",endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 2
+frontend_attempts_total{client="b",endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 3
 `, port(t, srv.Addr()))
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "frontend_attempts_total"); err != nil {
 		t.Error(err)

@@ -96,7 +96,7 @@ func ExampleHandler() {
 		}
 	}
 	// Output:
-	// warmpool_connections_created_total{server_address="127.0.0.1",server_port="PORT"} 1
+	// warmpool_connections_created_total{endpoint="",server_address="127.0.0.1",server_port="PORT"} 1
 	// warmpool_server_connections_accepted_total 1
 	// warmpool_server_requests_total 3
 }

@@ -58,6 +58,9 @@ func (r *RequestCollector) Hooks() warmpool.Hooks {
 // which Prometheus treats as no label.
 func (r *RequestCollector) observe(info warmpool.RequestInfo) {
 	host, port := serverLabels(info.Host)
+	if info.HostName != "" { // an endpoint of a balanced name: label the name, as the pool series do
+		host, port, _ = hostLabels(info.Host, warmpool.HostStats{HostName: info.HostName})
+	}
 	code := ""
 	if info.StatusCode != 0 {
 		code = statusCode(info.StatusCode)

@@ -128,8 +128,8 @@ func TestHandler(t *testing.T) {
 	for _, want := range []string{
 		"warmpool_server_open_connections 1\n",
 		"warmpool_server_requests_total 2\n",
-		fmt.Sprintf("warmpool_connections_created_total{server_address=\"127.0.0.1\",server_port=%q} 1\n", p),
-		fmt.Sprintf("warmpool_connections_closed_total{server_address=\"127.0.0.1\",server_port=%q,warmpool_close_reason=\"unused\"} 0\n", p),
+		fmt.Sprintf("warmpool_connections_created_total{endpoint=\"\",server_address=\"127.0.0.1\",server_port=%q} 1\n", p),
+		fmt.Sprintf("warmpool_connections_closed_total{endpoint=\"\",server_address=\"127.0.0.1\",server_port=%q,warmpool_close_reason=\"unused\"} 0\n", p),
 		fmt.Sprintf("warmpool_responses_total{http_response_status_code=\"200\",server_address=\"127.0.0.1\",server_port=%q} 2\n", p),
 	} {
 		if !strings.Contains(text, want) {

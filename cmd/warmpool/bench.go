@@ -102,6 +102,8 @@ const benchExamples = `Examples:
   warmpool bench -proto http -modes tuned,warmpool -server-idle-timeout 1s -server-max-requests 100
   warmpool bench -format html > report.html
   warmpool serve -proto tls & warmpool bench -insecure https://127.0.0.1:8080/answer
+  warmpool bench -backends 3 -add-backend-at 5s -kill-backend-at 10s
+  warmpool bench -backends 4 -modes default,warmpool,warmpool-round_robin -server-delay 1ms
 `
 
 // runBench implements "warmpool bench". On SIGINT (ctx ends) it prints the
@@ -113,6 +115,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if benchIsTerminal(stderr) {
 		s.Progress = stderr
+	}
+	if out.fleet != nil {
+		return runFleetBench(ctx, *out.fleet, out, stdout, stderr)
 	}
 	rep, runErr := bench.Run(ctx, s)
 	if rep == nil {
@@ -156,8 +161,9 @@ func writeBench(rep *bench.Report, out benchOutput, stdout io.Writer) error {
 
 // benchOutput is where the report goes.
 type benchOutput struct {
-	format string // text, json or html
-	html   string // file, "" for none
+	format string               // text, json or html
+	html   string               // file, "" for none
+	fleet  *bench.FleetSettings // -backends: a fleet run instead (bench_fleet.go)
 }
 
 // parseBench turns the command line into settings. Every problem is a usage
@@ -188,10 +194,19 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	fs.IntVar(&s.ServerMaxRequests, "server-max-requests", 0, "the in-process server closes a connection after `N` requests (0: never), as some load balancers do")
 	fs.StringVar(&s.TokenMode, "token-mode", bench.TokenNone, "where each request's token comes from: none (one static token), per-request (fetched from the in-process token issuer before every request) or cached (fetched once per token lifetime)")
 	fs.DurationVar(&s.TokenFetch, "token-fetch", bench.DefaultTokenFetch, "with -token-mode, how long the in-process token issuer takes per fetch")
+	var fleet bench.FleetSettings
+	fs.IntVar(&fleet.Backends, "backends", 0, "run `N` reference servers on 127.0.0.1 … 127.0.0.N, one port, behind one host name, and report each mode's share per backend (modes "+strings.Join(bench.FleetModes, ",")+")")
+	fs.DurationVar(&fleet.AddAt, "add-backend-at", 0, "with -backends, add a backend (127.0.0.N+1) to the name this long into each run")
+	fs.DurationVar(&fleet.KillAt, "kill-backend-at", 0, "with -backends, kill the first backend (close it abruptly) this long into each run")
 
 	positional, err := cmd.parse(args, stdout)
 	if err != nil {
 		return s, out, err
+	}
+	if cmd.set("backends") || cmd.set("add-backend-at") || cmd.set("kill-backend-at") {
+		fleet.Modes, fleet.Concurrency, fleet.Duration, fleet.ServerDelay = benchList(*modes), s.Concurrency, s.Duration, s.ServerDelay
+		out.fleet = &fleet
+		return s, out, checkFleet(cmd, &fleet, s, out, positional, *data)
 	}
 	switch len(positional) {
 	case 0:

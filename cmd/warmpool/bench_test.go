@@ -92,6 +92,13 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"negative server max requests", []string{"-server-max-requests", "-1"}},
 		{"html in a missing directory", []string{"-html", "testdata/no-such-dir/report.html"}},
 		{"html is a directory", []string{"-html", "testdata"}},
+		{"add backend without backends", []string{"-add-backend-at", "1s"}},
+		{"backends with URL", []string{"-backends", "3", "http://127.0.0.1:1/answer"}},
+		{"zero backends", []string{"-backends", "0"}},
+		{"backends with rtt", []string{"-backends", "3", "-rtt", "10ms"}},
+		{"backends with html", []string{"-backends", "3", "-format", "html"}},
+		{"backends with a mode it lacks", []string{"-backends", "3", "-modes", "per-request"}},
+		{"kill after the duration", []string{"-backends", "3", "-duration", "2s", "-kill-backend-at", "3s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -252,11 +252,11 @@ func TestServeUpstream(t *testing.T) {
 	server := fmt.Sprintf(`server_address="127.0.0.1",server_port=%q`, port)
 	for _, want := range []string{
 		fmt.Sprintf("\nwarmpool_server_requests_total %d\n", calls+2),
-		fmt.Sprintf("\nwarmpool_connections_created_total{%s} %d\n", server, st.Accepted),
-		fmt.Sprintf("\nwarmpool_attempts_total{%s} %d\n", server, calls+1),
+		fmt.Sprintf("\nwarmpool_connections_created_total{endpoint=\"\",%s} %d\n", server, st.Accepted),
+		fmt.Sprintf("\nwarmpool_attempts_total{endpoint=\"\",%s} %d\n", server, calls+1),
 		fmt.Sprintf("\nwarmpool_responses_total{http_response_status_code=\"200\",%s} %d\n", server, calls),
 		fmt.Sprintf("\nwarmpool_responses_total{http_response_status_code=\"500\",%s} 1\n", server),
-		fmt.Sprintf("\nwarmpool_connections_closed_total{%s,warmpool_close_reason=\"unused\"} 0\n", server),
+		fmt.Sprintf("\nwarmpool_connections_closed_total{endpoint=\"\",%s,warmpool_close_reason=\"unused\"} 0\n", server),
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("GET /metrics lacks %q:\n%s", want, metrics)
