@@ -185,9 +185,11 @@ func (d *dialer) dialTo(ctx context.Context, network string, h *hostPool, addr, 
 	connectStart := d.now()
 	nc, err := d.net.DialContext(ctx, network, addr)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			// net.Dialer says "i/o timeout"; say which setting ran out, and
-			// match context.DeadlineExceeded like every other deadline.
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// net.Dialer says "i/o timeout" (its deadline, connection_
+			// timeout's, may fire a moment before the context's): say which
+			// setting ran out, and match context.DeadlineExceeded like every
+			// other deadline.
 			err = &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("no connection within connection_timeout (%s): %w (%w)", d.net.Timeout, context.DeadlineExceeded, err)}
 		}
 		h.dialFail[dialKind(err)].Add(1)
