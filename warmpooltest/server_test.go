@@ -158,13 +158,16 @@ func TestMaxRequestsPerConn(t *testing.T) {
 				}
 			}
 			st := s.Stats()
-			wantGoAways := int64(0)
+			wantGoAways, maxAccepted := int64(0), int64(3)
 			if proto != "http" {
-				wantGoAways = 2
+				// net/http's HTTP/2 client may dial once more when the
+				// GOAWAY reaches it just as it sends the next request (a
+				// loaded machine makes that likelier): 3 or 4 connections.
+				wantGoAways, maxAccepted = 2, 4
 			}
-			if st.Accepted != 3 || st.ConnRequestsMax != 4 || st.GoAways != wantGoAways || st.MaxRequestsPerConn != 4 {
-				t.Errorf("Accepted, ConnRequestsMax, GoAways, MaxRequestsPerConn: got %d, %d, %d, %d, want 3, 4, %d, 4",
-					st.Accepted, st.ConnRequestsMax, st.GoAways, st.MaxRequestsPerConn, wantGoAways)
+			if st.Accepted < 3 || st.Accepted > maxAccepted || st.ConnRequestsMax != 4 || st.GoAways != wantGoAways || st.MaxRequestsPerConn != 4 {
+				t.Errorf("Accepted, ConnRequestsMax, GoAways, MaxRequestsPerConn: got %d, %d, %d, %d, want 3..%d, 4, %d, 4",
+					st.Accepted, st.ConnRequestsMax, st.GoAways, st.MaxRequestsPerConn, maxAccepted, wantGoAways)
 			}
 		})
 	}
