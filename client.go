@@ -289,19 +289,41 @@ func (c *Client) DoJSON(ctx context.Context, method, url string, in, out any) er
 	if out == nil {
 		return nil
 	}
-	dec := json.NewDecoder(resp.Body)
-	if err := dec.Decode(out); err != nil {
+	// Read whole, then decode: for the small answers of service calls this
+	// is cheaper than a json.Decoder's buffering (max_response_bytes bounds
+	// the read).
+	b, err := readBody(resp)
+	if err != nil {
 		if errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrClosed) {
 			return err
 		}
+		return fmt.Errorf("warmpool: reading JSON from %s: %w", redactURL(url), err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("warmpool: decoding JSON from %s: %w", redactURL(url), err)
 	}
 	return nil
 }
 
+// readBody reads resp's body to the end, into a buffer of its
+// Content-Length when the answer gives one.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 1<<20 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
+}
+
 var jsonContentType = []string{"application/json"}
 
 func isJSON(ct string) bool {
+	if ct == "application/json" || strings.HasPrefix(ct, "application/json;") {
+		return true // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
