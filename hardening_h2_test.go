@@ -246,14 +246,22 @@ func TestGoAwayOneDialPerGoAway(t *testing.T) {
 			if ok, _, _, first := countErrs(errs, nil); ok != workers {
 				t.Errorf("got %d of %d workers failing, want 0; first error: %v", workers-ok, workers, first)
 			}
-			ss := srv.Stats()
-			if limit := 1.2*float64(ss.GoAways) + 2; float64(ss.Accepted) > limit {
-				t.Errorf("server accepted %d connections for %d GOAWAYs, want ≤ 1.2 × GoAways + 2 = %.1f", ss.Accepted, ss.GoAways, limit)
+			ss, st := srv.Stats(), c.Stats()
+			// Connections that served requests: one per GOAWAY. Besides
+			// them, net/http may drop a dial unused (its HTTP/2 idle list
+			// runs out of entries after a GOAWAY while the new connection
+			// already serves): seen up to 8 per 31 GOAWAYs with both cores
+			// busy, none on a quiet machine; bounded apart, at a quarter.
+			used := ss.Accepted - st.ClosedBy.Unused
+			if limit := 1.2*float64(ss.GoAways) + 2; float64(used) > limit {
+				t.Errorf("%d connections served (%d accepted) for %d GOAWAYs, want ≤ 1.2 × GoAways + 2 = %.1f", used, ss.Accepted, ss.GoAways, limit)
+			}
+			if st.ClosedBy.Unused > ss.GoAways/4+1 {
+				t.Errorf("%d connections dialed and dropped unused for %d GOAWAYs, want ≤ %d", st.ClosedBy.Unused, ss.GoAways, ss.GoAways/4+1)
 			}
 			if ss.GoAways == 0 {
 				t.Errorf("server sent 0 GOAWAYs over %d requests, want some (MaxRequestsPerConn %d)", ss.Requests, maxPerCon)
 			}
-			st := c.Stats()
 			t.Logf("server: requests %d, accepted %d, goaways %d; warmpool: created %d, dials avoided %d, closed unused %d",
 				ss.Requests, ss.Accepted, ss.GoAways, st.Created, st.DialsAvoided, st.ClosedBy.Unused)
 		})
