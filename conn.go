@@ -68,27 +68,27 @@ func (c *conn) Read(p []byte) (int, error) {
 // readFailed records why the connection is about to close and, for a close
 // by the server of an idle connection, how long it had been idle.
 func (c *conn) readFailed(err error) {
-	now := c.host.d.now().UnixNano()
-	var idle int64 // how long the server let it sit idle before closing it
+	var idle time.Duration // how long the server let it sit idle before closing it
+	wasIdle := true
 	switch {
 	case c.inUse.Load() == 0:
-		idle = c.idleUntil(now) - c.idleSince.Load()
+		idle = time.Duration(c.idleUntil(c.host.d.now().UnixNano()) - c.idleSince.Load())
 	case !c.readInUse.Load() && c.served.Load():
 		// Taken from the pool and sent on as the server closed it. (The
 		// server's idle time began before ours, when it wrote its last
 		// answer, so ours may be short of its timeout: only closes idle
 		// long enough teach it, see learnFromClose.)
-		idle = max(c.lastIdle.Load(), 1)
-	}
-	reset := errors.Is(err, syscall.ECONNRESET)
-	switch {
-	case err == io.EOF || idle > 0 && reset:
-		c.reason.CompareAndSwap(int32(closeUnknown), int32(closeServer))
+		idle = time.Duration(c.lastIdle.Load())
 	default:
+		wasIdle = false
+	}
+	if err == io.EOF || wasIdle && errors.Is(err, syscall.ECONNRESET) {
+		c.reason.CompareAndSwap(int32(closeUnknown), int32(closeServer))
+	} else {
 		c.reason.CompareAndSwap(int32(closeUnknown), int32(closeError))
 	}
-	if idle > 1 && c.served.Load() && !c.announced.Load() {
-		c.host.learnFromClose(time.Duration(idle))
+	if wasIdle && c.served.Load() && !c.announced.Load() {
+		c.host.learnFromClose(idle)
 	}
 }
 

@@ -34,14 +34,13 @@ type reqState struct {
 	hasConn atomic.Bool   // the attempt holds a connection now
 	gen     atomic.Uint32 // bumped when the attempt's wait for a connection starts, ends, or the attempt ends
 
-	req         *http.Request // the attempt as sent
-	body        io.ReadCloser
-	n           int64
-	limit       int64
-	attempts    int         // set on the response handed to the caller
-	ownsClient  atomic.Bool // finish ends the call's hold on the client
-	endedClient atomic.Bool
-	done        atomic.Bool
+	req        *http.Request // the attempt as sent
+	body       io.ReadCloser
+	n          int64
+	limit      int64
+	attempts   int         // set on the response handed to the caller
+	ownsClient atomic.Bool // finish ends the call's hold on the client
+	done       atomic.Bool
 }
 
 // servedOrDone reports whether the attempt has a connection or is over:
@@ -181,7 +180,7 @@ func (st *reqState) finish() {
 	st.gen.Add(1)
 	h.gate.poke()
 	st.requestDone(st.req, st.err)
-	if st.ownsClient.Load() && st.endedClient.CompareAndSwap(false, true) {
+	if st.ownsClient.Load() {
 		st.c.end()
 	}
 }

@@ -2,7 +2,6 @@ package warmpool
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/warmpool/warmpool/internal/wait"
@@ -68,30 +66,24 @@ func classify(resp *http.Response, err error) retryClass {
 		// Settings, the caller, or faults a retry cannot mend (the token
 		// cache shares and backs off failed fetches by itself).
 		return noRetry
-	case "refused", "dns", "tls":
-		return retryAlways // nothing was sent
 	}
 	if isDialError(err) {
-		return retryAlways
+		return retryAlways // nothing was sent
 	}
 	return retryIdempot // reset, EOF or timeout after the request may have been sent
 }
 
 // isDialError reports a failure to connect, before any byte of the request
-// was sent: refused, unreachable, DNS, connect timeout, or a TLS handshake
-// failure (certificate errors are excluded by the caller).
+// was sent: refused, DNS, a TLS handshake failure, or any other error of the
+// dial, such as a connect timeout (certificate errors too: classify refuses
+// those first).
 func isDialError(err error) bool {
+	switch ErrorKind(err) {
+	case "refused", "dns", "tls":
+		return true
+	}
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return true
-	}
-	var rh tls.RecordHeaderError
-	var ae tls.AlertError
-	return errors.As(err, &rh) || errors.As(err, &ae) || errors.Is(err, syscall.ECONNREFUSED) || isTLSHandshakeTimeout(err)
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Errors net/http returns that have no exported type or sentinel.

@@ -63,10 +63,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, c.closedErr(err)
 	}
 	if st, ok := resp.Body.(*reqState); ok {
-		st.ownsClient.Store(true) // the body's end ends the call
-		if st.done.Load() && st.endedClient.CompareAndSwap(false, true) {
-			c.end()
-		}
+		// The body's end ends the call. No one has read the body yet, so
+		// finish (which runs once) cannot have run before this.
+		st.ownsClient.Store(true)
 		return resp, nil
 	}
 	c.end()
