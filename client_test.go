@@ -85,6 +85,9 @@ func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
 			// for a moment and dial one more. None may be closed and
 			// reopened, and most requests must reuse a connection.
 			st := srv.Stats()
+			// The figure the README quotes for the dial gate (50 on a quiet
+			// machine; 56 with net/http's dialing alone).
+			t.Logf("server accepted %d connections for %d callers (dials held back and dropped: %d)", st.Accepted, callers, c.Stats().DialsAvoided)
 			if st.Accepted > 2*callers || st.Open != st.Accepted {
 				t.Errorf("server accepted %d connections for %d callers, %d still open; want ≤ %d, all open; client stats %+v", st.Accepted, callers, st.Open, 2*callers, c.Stats().HostStats)
 			}
