@@ -40,18 +40,18 @@ func (r closeReason) String() string { return closeReasonNames[r] }
 
 // CloseReasons counts closed connections by why they closed.
 type CloseReasons struct {
-	IdleExpiry int64 // idle for keepalive_expiry
-	MaxAge     int64 // retired by max_connection_age
-	Server     int64 // the server closed it: FIN or RST while idle, or EOF
-	Error      int64 // a read or write failed mid-exchange
-	Client     int64 // Close or Shutdown
-	Trim       int64 // idle beyond what recent demand needed
-	Other      int64 // closed by net/http otherwise (Connection: close, a body not read to the end)
-	Unused     int64 // closed without ever serving a request (a dial that lost the race to a free connection)
+	IdleExpiry int64 `json:"idle_expiry"` // idle for keepalive_expiry
+	MaxAge     int64 `json:"max_age"`     // retired by max_connection_age
+	Server     int64 `json:"server"`      // the server closed it: FIN or RST while idle, or EOF
+	Error      int64 `json:"error"`       // a read or write failed mid-exchange
+	Client     int64 `json:"client"`      // Close or Shutdown
+	Trim       int64 `json:"trim"`        // idle beyond what recent demand needed
+	Other      int64 `json:"other"`       // closed by net/http otherwise (Connection: close, a body not read to the end)
+	Unused     int64 `json:"unused"`      // closed without ever serving a request (a dial that lost the race to a free connection)
 	// LearnedIdle counts idle connections closed by warmpool just before
 	// the server's learned idle timeout would have closed them (see
 	// HostStats.LearnedIdleTimeout), so no request was sent on them.
-	LearnedIdle int64
+	LearnedIdle int64 `json:"learned_idle"`
 }
 
 // field returns the counter of r in rs; closeUnknown counts as Other.

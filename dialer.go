@@ -192,7 +192,7 @@ func (d *dialer) dialTo(ctx context.Context, network string, h *hostPool, addr, 
 			// other deadline.
 			err = &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("no connection within connection_timeout (%s): %w (%w)", d.net.Timeout, context.DeadlineExceeded, err)}
 		}
-		h.dialFail[dialKind(err)].Add(1)
+		h.dialFail[dialKindOf(err)].Add(1)
 		return nil, err
 	}
 	h.dialNanos.Add(int64(d.now().Sub(connectStart)))
@@ -286,31 +286,6 @@ func (d *dialer) handshake(ctx context.Context, c *conn, network, addr, serverNa
 	c.host.tlsHandshakes.Add(1)
 	c.host.tlsNanos.Add(int64(d.now().Sub(hsStart)))
 	return tc, nil
-}
-
-// Kinds of dial failure, as Stats counts them.
-const (
-	dialRefused = iota
-	dialTimeout
-	dialDNS
-	dialTLS
-	dialOther
-	dialKinds
-)
-
-// dialKind sorts a failed dial by ErrorKind, the module's one classifier.
-func dialKind(err error) int {
-	switch ErrorKind(err) {
-	case "dns":
-		return dialDNS
-	case "refused", "reset":
-		return dialRefused
-	case "timeout":
-		return dialTimeout
-	case "tls", "certificate":
-		return dialTLS
-	}
-	return dialOther
 }
 
 // closeAll closes every open connection, idle or not.

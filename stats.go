@@ -16,18 +16,18 @@ type Stats struct {
 	// Config.Balancer) has one entry per endpoint instead, keyed by the
 	// endpoint's address ("ip:port"; "ip:port@name" if another name, or a
 	// URL with that IP, uses the same address), with HostName naming it.
-	Hosts map[string]HostStats
+	Hosts map[string]HostStats `json:"hosts"`
 
 	// Calls counts calls made: Do, the JSON calls and requests through
 	// HTTPClient, each once however many attempts it took. HostStats.Requests
 	// counts attempts that got a connection.
-	Calls       int64
-	CallsFailed int64 // calls that ended in an error (not counting non-2xx answers)
+	Calls       int64 `json:"calls"`
+	CallsFailed int64 `json:"calls_failed"` // calls that ended in an error (not counting non-2xx answers)
 
-	Retries            int64 // attempts after the first, across hosts
-	BudgetRefusals     int64 // retries the retry budget refused
-	TokenFetches       int64 // calls to the token source (through the cache)
-	TokenFetchFailures int64
+	Retries            int64 `json:"retries"`         // attempts after the first, across hosts
+	BudgetRefusals     int64 `json:"budget_refusals"` // retries the retry budget refused
+	TokenFetches       int64 `json:"token_fetches"`   // calls to the token source (through the cache)
+	TokenFetchFailures int64 `json:"token_fetch_failures"`
 }
 
 // HostStats are the pool figures for one dialed address, or the total.
@@ -37,74 +37,62 @@ type HostStats struct {
 	// state now: "active", "ejected", "draining" (gone from the resolver's
 	// answer, requests in flight finishing) or "removed" (drained); "" when
 	// not an endpoint. Ejections counts the times it was ejected.
-	HostName      string
-	EndpointState string
-	Ejections     int64
+	HostName      string `json:"host_name,omitempty"`
+	EndpointState string `json:"endpoint_state,omitempty"`
+	Ejections     int64  `json:"ejections"`
 
 	// Protocol is what the host's connections last negotiated: "HTTP/1.1",
 	// "HTTP/2", or "" before the first connection (and in a total).
-	Protocol string
+	Protocol string `json:"protocol,omitempty"`
 
 	// Gauges.
-	Open     int64 // connections open: in use + idle
-	InUse    int64 // connections serving at least one request
-	Idle     int64 // open connections serving none
-	Dialing  int64 // connections being dialed
-	InFlight int64 // requests between sending and their body being closed
-	Waiting  int64 // requests waiting now for a connection (all max_connections busy)
+	Open     int64 `json:"open"`      // connections open: in use + idle
+	InUse    int64 `json:"in_use"`    // connections serving at least one request
+	Idle     int64 `json:"idle"`      // open connections serving none
+	Dialing  int64 `json:"dialing"`   // connections being dialed
+	InFlight int64 `json:"in_flight"` // requests between sending and their body being closed
+	Waiting  int64 `json:"waiting"`   // requests waiting now for a connection (all max_connections busy)
 	// PeakInFlight is the most requests ever in flight at once: the
 	// concurrency the pool had to serve.
-	PeakInFlight int64
+	PeakInFlight int64 `json:"peak_in_flight"`
 
 	// Connection counters.
-	Created int64 // connections opened
+	Created int64 `json:"created"` // connections opened
 	// DialsAvoided counts dials net/http asked for that the HTTP/2 dial gate
 	// held back and then dropped: the request got a connection another way.
-	DialsAvoided int64
-	Closed       int64        // connections closed, for any reason
-	ClosedBy     CloseReasons // Closed by reason
+	DialsAvoided int64        `json:"dials_avoided"`
+	Closed       int64        `json:"closed"`    // connections closed, for any reason
+	ClosedBy     CloseReasons `json:"closed_by"` // Closed by reason
 
-	DialFailures     DialFailures  // failed attempts to open a connection, by kind
-	DialTime         time.Duration // total TCP connect time of the connections Created
-	TLSHandshakes    int64         // completed TLS handshakes
-	TLSHandshakeTime time.Duration // their total duration
+	DialFailures     DialFailures  `json:"dial_failures"`         // failed attempts to open a connection, by kind
+	DialTime         time.Duration `json:"dial_time_ns"`          // total TCP connect time of the connections Created
+	TLSHandshakes    int64         `json:"tls_handshakes"`        // completed TLS handshakes
+	TLSHandshakeTime time.Duration `json:"tls_handshake_time_ns"` // their total duration
 
 	// Request counters.
-	Requests     int64 // requests done that had got a connection
-	Reused       int64 // of those, served on a connection that had served before
-	PoolTimeouts int64 // requests that gave up waiting for a connection (ErrPoolTimeout)
+	Requests     int64 `json:"requests"`      // requests done that had got a connection
+	Reused       int64 `json:"reused"`        // of those, served on a connection that had served before
+	PoolTimeouts int64 `json:"pool_timeouts"` // requests that gave up waiting for a connection (ErrPoolTimeout)
 	// Waits counts requests that found max_connections requests in flight
 	// to their host and so waited for a connection; WaitTime is the total
 	// time they waited.
-	Waits    int64
-	WaitTime time.Duration
+	Waits    int64         `json:"waits"`
+	WaitTime time.Duration `json:"wait_time_ns"`
 
 	// Failures counts attempts that ended in an error (no answer), and
 	// FailuresByKind the same by ErrorKind ("idle_race", "refused",
 	// "reset", "timeout", "pool_timeout", …); nil when there were none.
-	Failures       int64
-	FailuresByKind map[string]int64
+	Failures       int64            `json:"failures"`
+	FailuresByKind map[string]int64 `json:"failures_by_kind,omitempty"`
 
 	// LearnedIdleTimeout is the server's idle timeout as warmpool learned
 	// it (0: none learned, or learning is off), and LearnedIdleTimeoutFrom
 	// how: "keep-alive header" or "server close". Idle connections are
 	// closed a margin before it (see Config.LearnIdleTimeout). In a total,
 	// the shortest over hosts.
-	LearnedIdleTimeout     time.Duration
-	LearnedIdleTimeoutFrom string
+	LearnedIdleTimeout     time.Duration `json:"learned_idle_timeout_ns"`
+	LearnedIdleTimeoutFrom string        `json:"learned_idle_timeout_from,omitempty"`
 }
-
-// DialFailures counts failed connection attempts by kind.
-type DialFailures struct {
-	Refused int64 // connection refused or reset while connecting
-	Timeout int64 // connect or TLS handshake timed out
-	DNS     int64 // name resolution failed
-	TLS     int64 // TLS handshake failed (including certificate errors)
-	Other   int64
-}
-
-// Total is the sum over all kinds.
-func (d DialFailures) Total() int64 { return d.Refused + d.Timeout + d.DNS + d.TLS + d.Other }
 
 // ReuseRate is the share of requests served on an already used connection,
 // from 0 to 1; 0 when no request was made.
@@ -151,13 +139,6 @@ func (h *hostPool) stats() HostStats {
 		Waiting:      h.waiting.Load(),
 		Waits:        h.waits.Load(),
 		WaitTime:     time.Duration(h.waitNanos.Load()),
-		DialFailures: DialFailures{
-			Refused: h.dialFail[dialRefused].Load(),
-			Timeout: h.dialFail[dialTimeout].Load(),
-			DNS:     h.dialFail[dialDNS].Load(),
-			TLS:     h.dialFail[dialTLS].Load(),
-			Other:   h.dialFail[dialOther].Load(),
-		},
 		DialTime:         time.Duration(h.dialNanos.Load()),
 		TLSHandshakes:    h.tlsHandshakes.Load(),
 		TLSHandshakeTime: time.Duration(h.tlsNanos.Load()),
@@ -166,6 +147,9 @@ func (h *hostPool) stats() HostStats {
 		s.HostName = h.name
 		s.EndpointState = ep.state(h.d.now())
 		s.Ejections = ep.ejections.Load()
+	}
+	for k := range dialKinds {
+		*s.DialFailures.field(k) = h.dialFail[k].Load()
 	}
 	h.mu.Lock()
 	for c := range h.conns {
@@ -219,12 +203,7 @@ func (s *HostStats) add(o HostStats) {
 	s.TLSHandshakes += o.TLSHandshakes
 	s.DialTime += o.DialTime
 	s.TLSHandshakeTime += o.TLSHandshakeTime
-	d, e := &s.DialFailures, o.DialFailures
-	d.Refused += e.Refused
-	d.Timeout += e.Timeout
-	d.DNS += e.DNS
-	d.TLS += e.TLS
-	d.Other += e.Other
+	s.DialFailures.add(o.DialFailures)
 	s.ClosedBy.add(o.ClosedBy)
 	s.Failures += o.Failures
 	for k, n := range o.FailuresByKind {

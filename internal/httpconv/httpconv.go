@@ -74,9 +74,12 @@ func CloseReasons(r warmpool.CloseReasons) []Count {
 	return out
 }
 
-// DialFailureKinds lists every kind of failed dial, zeros included.
-func DialFailureKinds(d warmpool.DialFailures) [5]Count {
-	return [...]Count{
-		{"refused", d.Refused}, {"timeout", d.Timeout}, {"dns", d.DNS}, {"tls", d.TLS}, {"other", d.Other},
+// DialFailureKinds lists every kind of failed dial, zeros included, from
+// warmpool's one table of them.
+func DialFailureKinds(d warmpool.DialFailures) []Count {
+	out := make([]Count, 0, len(warmpool.DialFailureKinds()))
+	for name, n := range d.All() {
+		out = append(out, Count{name, n})
 	}
+	return out
 }
