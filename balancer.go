@@ -2,7 +2,6 @@ package warmpool
 
 import (
 	"math/rand/v2"
-	"time"
 )
 
 // Balancers, as Config.Balancer names them.
@@ -115,14 +114,14 @@ func (s *endpointSet) fallback(eps []*endpoint, prev *endpoint, now int64, start
 // lighter returns the less loaded of a and b: fewer requests in flight or
 // waiting, scaled by slow start, then the lower latency average.
 func (s *endpointSet) lighter(a, b *endpoint, now int64) *endpoint {
-	la := float64(a.host.inflight.Load()+a.host.waiting.Load()+1) * s.weight(b, now)
-	lb := float64(b.host.inflight.Load()+b.host.waiting.Load()+1) * s.weight(a, now)
+	la := float64(a.pool.inflight.Load()+1) * s.weight(b, now)
+	lb := float64(b.pool.inflight.Load()+1) * s.weight(a, now)
 	switch {
 	case la < lb:
 		return a
 	case lb < la:
 		return b
-	case b.ewma.Load() < a.ewma.Load():
+	case b.pool.signals.latency() < a.pool.signals.latency():
 		return b
 	}
 	return a
@@ -139,16 +138,4 @@ func (s *endpointSet) weight(e *endpoint, now int64) float64 {
 		return 1
 	}
 	return max(float64(age)/float64(ss), 0.01)
-}
-
-// noteLatency folds one time to response headers into e's moving average
-// (weight 1/8 for the new sample). Updates racing each other may lose one;
-// the average does not need them all.
-func (e *endpoint) noteLatency(d time.Duration) {
-	old := e.ewma.Load()
-	if old == 0 {
-		e.ewma.Store(int64(d))
-		return
-	}
-	e.ewma.Store(old + (int64(d)-old)/8)
 }

@@ -20,8 +20,8 @@ func BenchmarkPick(b *testing.B) {
 			s := &endpointSet{rs: c.routes, name: fleetName}
 			eps := make([]*endpoint, n)
 			for i := range eps {
-				eps[i] = &endpoint{set: s, host: &hostPool{}}
-				eps[i].host.inflight.Store(int64(i % 3))
+				eps[i] = &endpoint{set: s, pool: c.pools.get(fmt.Sprint(i), fleetName)}
+				eps[i].pool.inflight.Store(int64(i % 3))
 			}
 			for _, parallel := range []bool{false, true} {
 				name := fmt.Sprintf("balancer=%s/endpoints=%d/sequential", mode, n)

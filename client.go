@@ -30,6 +30,7 @@ type Client struct {
 	log    *slog.Logger
 	tokens *tokens // nil: no Authorization header is added
 
+	pools    *poolSet // one pool per dialed address (pool.go)
 	dialer   *dialer
 	tr       *http.Transport
 	routes   *routes // host names to endpoints (endpoints.go)
@@ -41,7 +42,7 @@ type Client struct {
 	timeoutErr *timeoutError
 	hooks      Hooks
 	budget     budget
-	now        func() time.Time // the clock; tests may replace it
+	now        func() time.Time // the clock, handed down to every part (withClock in tests)
 	rand       func() float64   // jitter source in [0,1)
 
 	// Lifecycle: inflight counts requests between begin and end; closing
@@ -77,9 +78,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		done:       make(chan struct{}),
 		timeoutErr: &timeoutError{d: cfg.RequestTimeout},
 		hooks:      o.hooks,
-		now:        time.Now,
+		now:        o.clock,
 		rand:       jitter,
 		idemKeys:   o.idemKeys,
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	c.budget = budget{percent: cfg.RetryBudgetPercent, perSecond: cfg.RetryBudgetMinPerSecond, start: c.now()}
 	if c.log == nil {
@@ -107,6 +111,20 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 	}
 
+	c.pools = &poolSet{env: &poolEnv{
+		now:         c.now,
+		rand:        c.rand,
+		hooks:       &c.hooks,
+		log:         logFunc(c.log),
+		done:        c.done,
+		idleExpiry:  cfg.KeepaliveExpiry,
+		maxAge:      cfg.MaxConnectionAge,
+		maxConns:    cfg.MaxConnections,
+		poolTimeout: cfg.PoolTimeout,
+		learnIdle:   cfg.LearnIdleTimeout,
+		http2:       cfg.EnableHTTP2 || cfg.H2C,
+		h2c:         cfg.H2C,
+	}}
 	c.dialer = &dialer{
 		net: net.Dialer{
 			Timeout: cfg.ConnectionTimeout,
@@ -117,18 +135,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 				Interval: max(cfg.ConnectionTimeout/6, time.Second), Count: 3,
 			},
 		},
-		now:        c.now,
-		idleExpiry: cfg.KeepaliveExpiry,
-		maxAge:     cfg.MaxConnectionAge,
-		learnIdle:  cfg.LearnIdleTimeout,
-		rand:       c.rand,
-		hooks:      &c.hooks,
-		log:        logFunc(c.log),
-		done:       c.done,
-		tls:        tlsCfg,
-		h2c:        cfg.H2C,
-		http2:      cfg.EnableHTTP2 || cfg.H2C,
-		maxConns:   cfg.MaxConnections,
+		tls:   tlsCfg,
+		h2c:   cfg.H2C,
+		pools: c.pools,
 	}
 	c.tr = newTransport(cfg, c.dialer)
 	var next http.RoundTripper = c.tr
@@ -166,14 +175,16 @@ func newTransport(cfg Config, d *dialer) *http.Transport {
 		d.tls.NextProtos = append(d.tls.NextProtos, "http/1.1")
 	}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		DialTLSContext:        d.DialTLSContext,
-		TLSClientConfig:       d.tls, // used for https through a proxy
-		TLSHandshakeTimeout:   cfg.ConnectionTimeout,
-		MaxIdleConns:          0, // no global cap; per host below
-		MaxIdleConnsPerHost:   cfg.MaxConnections,
-		MaxConnsPerHost:       cfg.MaxConnections,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         d.DialContext,
+		DialTLSContext:      d.DialTLSContext,
+		TLSClientConfig:     d.tls, // used for https through a proxy
+		TLSHandshakeTimeout: cfg.ConnectionTimeout,
+		MaxIdleConns:        0, // no global cap; per host below
+		MaxIdleConnsPerHost: cfg.MaxConnections,
+		// MaxConnsPerHost is left unset: the pool's dial gate enforces
+		// max_connections, waiting at most pool_timeout (net/http's queue
+		// for it has no timeout).
 		IdleConnTimeout:       cfg.KeepaliveExpiry,
 		ExpectContinueTimeout: time.Second,
 		Protocols:             &protos,
@@ -335,8 +346,8 @@ func isJSON(ct string) bool {
 func (c *Client) statusError(req *http.Request, resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	attempts := 1
-	if st, ok := resp.Body.(*reqState); ok && st.attempts > 0 {
-		attempts = st.attempts
+	if b, ok := resp.Body.(*respBody); ok && b.a.attempts > 0 {
+		attempts = b.a.attempts
 	}
 	return &StatusError{
 		StatusCode: resp.StatusCode,
@@ -414,7 +425,9 @@ func (c *Client) Close() error {
 		c.dialer.closed.Store(true)
 		close(c.done)
 		c.bg.Wait()
-		c.dialer.closeAll(closeClient)
+		for _, p := range c.pools.all() {
+			p.closeAll(closeClient)
+		}
 		c.tr.CloseIdleConnections()
 		c.log.Debug("warmpool: client closed")
 	})

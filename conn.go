@@ -16,10 +16,9 @@ import (
 // know whether a request is using it, and to see how it ends.
 type conn struct {
 	net.Conn
-	host     *hostPool
+	pool     *pool
 	born     time.Time
 	retireAt int64 // unix nanos after which it is not reused; 0 = never
-	hooks    *Hooks
 
 	inUse     atomic.Int32 // requests using it now (HTTP/2 multiplexes); negative once claimed for closing
 	idleSince atomic.Int64 // unix nanos when inUse last fell to zero
@@ -54,7 +53,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			// closes is its GOAWAY: the moment of the idle close (under
 			// TLS, one read before the close_notify).
 			c.idleRead0.Store(c.idleRead.Load())
-			c.idleRead.Store(c.host.d.now().UnixNano())
+			c.idleRead.Store(c.pool.env.now().UnixNano())
 		} else if !c.readInUse.Load() {
 			c.readInUse.Store(true)
 		}
@@ -72,7 +71,7 @@ func (c *conn) readFailed(err error) {
 	wasIdle := true
 	switch {
 	case c.inUse.Load() == 0:
-		idle = time.Duration(c.idleUntil(c.host.d.now().UnixNano()) - c.idleSince.Load())
+		idle = time.Duration(c.idleUntil(c.pool.env.now().UnixNano()) - c.idleSince.Load())
 	case !c.readInUse.Load() && c.served.Load():
 		// Taken from the pool and sent on as the server closed it. (The
 		// server's idle time began before ours, when it wrote its last
@@ -88,7 +87,7 @@ func (c *conn) readFailed(err error) {
 		c.reason.CompareAndSwap(int32(closeUnknown), int32(closeError))
 	}
 	if wasIdle && c.served.Load() && !c.announced.Load() {
-		c.host.learnFromClose(idle)
+		c.pool.learnFromClose(idle)
 	}
 }
 
@@ -144,7 +143,7 @@ func (c *conn) release(now time.Time) {
 	if c.retireIfAged(now) {
 		return
 	}
-	c.armIdle(c.host.staleAfter())
+	c.armIdle(c.pool.idle.staleAfter())
 }
 
 // claim takes an idle c for closing, so that no request can start on it.
@@ -179,11 +178,11 @@ func (c *conn) armIdle(d time.Duration) {
 // idleTimerFired closes c if it is still idle and has been for as long as the
 // learned idle timeout allows; if a request used it since, it waits again.
 func (c *conn) idleTimerFired() {
-	d := c.host.staleAfter()
+	d := c.pool.idle.staleAfter()
 	if d <= 0 || c.inUse.Load() != 0 {
 		return
 	}
-	idle := time.Duration(c.host.d.now().UnixNano() - c.idleSince.Load())
+	idle := time.Duration(c.pool.env.now().UnixNano() - c.idleSince.Load())
 	if idle < d {
 		c.armIdle(d - idle)
 		return
@@ -212,17 +211,7 @@ func (c *conn) Close() error {
 			c.idleTimer.Stop()
 		}
 		c.timerMu.Unlock()
-		h := c.host
-		h.mu.Lock()
-		delete(h.conns, c)
-		h.mu.Unlock()
-		h.open.Add(-1)
-		h.gate.poke() // a held dial may be needed now
-		r := closeReason(c.reason.Load())
-		h.closed[r].Add(1)
-		if f := c.hooks.ConnClosed; f != nil {
-			f(c.info(), r.String())
-		}
+		c.pool.noteClose(c, closeReason(c.reason.Load()))
 	})
 	return err
 }
@@ -235,10 +224,10 @@ func (c *conn) guessReason() closeReason {
 	if c.inUse.Load() != 0 {
 		return closeOther
 	}
-	now := c.host.d.now().UnixNano()
+	now := c.pool.env.now().UnixNano()
 	idle := time.Duration(now - c.idleSince.Load())
 	switch {
-	case idle >= c.host.idleExpiry/2:
+	case idle >= c.pool.env.idleExpiry/2:
 		// net/http's idle timer is the only closer of an HTTP/1.1
 		// connection that has been idle this long (its idle time starts a
 		// moment before ours, which a loaded machine stretches).
@@ -249,7 +238,7 @@ func (c *conn) guessReason() closeReason {
 		// and an idle timeout unless the connection was already being
 		// replaced (see dialer.dial).
 		if !c.announced.Load() {
-			c.host.learnFromClose(time.Duration(c.idleUntil(now) - c.idleSince.Load()))
+			c.pool.learnFromClose(time.Duration(c.idleUntil(now) - c.idleSince.Load()))
 		}
 		return closeServer
 	}
@@ -263,25 +252,10 @@ func (c *conn) closeWith(reason closeReason) {
 
 func (c *conn) info() ConnInfo {
 	return ConnInfo{
-		Host:       c.host.addr,
+		Host:       c.pool.addr,
 		LocalAddr:  c.LocalAddr().String(),
 		RemoteAddr: c.RemoteAddr().String(),
-		Age:        c.host.d.now().Sub(c.born),
-	}
-}
-
-// retireIdle closes the idle connections past max_connection_age. A
-// connection is claimed by moving inUse from 0 to a large negative value, so
-// a request that picks it at the same moment sees it closed before writing
-// and net/http retries that request on another connection.
-func (d *dialer) retireIdle(now time.Time) {
-	ns := now.UnixNano()
-	for _, h := range d.hostList() {
-		for _, c := range h.connList() {
-			if c.retireAt != 0 && ns >= c.retireAt && c.claim() {
-				c.closeWith(closeMaxAge)
-			}
-		}
+		Age:        c.pool.env.now().Sub(c.born),
 	}
 }
 

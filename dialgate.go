@@ -3,8 +3,10 @@ package warmpool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // dialGate lets through only the dials that waiting requests need.
@@ -33,6 +35,11 @@ import (
 // (then net/http starts a new dial for it, which comes to the gate again),
 // or until a dial under way fails.
 //
+// It also enforces max_connections, for both protocols: at that many open
+// and dialing connections a dial waits for one to close, up to pool_timeout
+// (or connection_timeout if that is shorter), then fails with
+// ErrPoolTimeout.
+//
 // The gate waits only on events: a dial ending, a connection closing, a held
 // request getting a connection, asking for another, or ending. It never
 // polls, and it never holds a dial that the server's stream limit or a
@@ -43,68 +50,132 @@ type dialGate struct {
 	dialing int           // dials let through and not yet ended; guarded by mu
 	failed  int           // dials let through that failed, ever; guarded by mu
 	wake    chan struct{} // closed and replaced to wake every held dial; guarded by mu
-	held    atomic.Int32  // dials held now: the request path wakes the gate only when > 0
+	held    atomic.Int32  // dials held now: events wake the gate only when > 0
+
+	avoided  atomic.Int64 // dials held and then not needed
+	waiting  atomic.Int64 // dials held now at max_connections
+	waits    atomic.Int64 // dials that were held at max_connections
+	waitNs   atomic.Int64 // the time they were held
+	timeouts atomic.Int64 // of those, how many ran out of pool_timeout
 }
 
-// errDialNotNeeded ends a dial that no request needs any more: the request
-// it was started for got a connection another way. net/http drops the error,
-// as that request's wait is over.
+// errDialNotNeeded ends a dial that no attempt needs any more: the attempt
+// it was started for got a connection another way. net/http drops the
+// error, as that attempt's wait is over.
 var errDialNotNeeded = errors.New("warmpool: dial not needed: the request got a connection another way")
 
-// enter returns once the dial may go ahead, with the function to call when
-// it has ended (ok reports whether it opened a connection), or an error:
-// errDialNotNeeded, ErrClosed, or the dial context's.
+// enter returns once the dial for w may go ahead, with the function to call
+// when it has ended (ok reports whether it opened a connection), or an
+// error: errDialNotNeeded, an error matching ErrPoolTimeout, ErrClosed, or
+// ctx's (connection_timeout).
 //
-// A dial arriving at the gate goes ahead if fewer dials run than waiting
-// requests need. Otherwise it is held until the request it was started for
-// gets a connection or asks again (not needed: net/http hands a new HTTP/2
-// connection to every request waiting for one, and a request that finds it
-// full asks again, coming back to the gate with a new dial), or until a dial
-// under way fails (then it may go ahead in its place).
-func (g *dialGate) enter(ctx context.Context, h *hostPool, st *reqState) (release func(ok bool), err error) {
-	if st != nil && st.servedOrDone() {
-		h.dialsAvoided.Add(1)
+// A dial goes ahead while p is under max_connections and fewer dials run
+// than waiting attempts need. At max_connections it waits up to
+// pool_timeout for a connection to close (this is the one place
+// max_connections is enforced; net/http's MaxConnsPerHost is left unset, as
+// its queue has no timeout). Otherwise it is held until the attempt it was
+// started for gets a connection or asks again (not needed: net/http hands a
+// new HTTP/2 connection to every attempt waiting for one, and an attempt
+// that finds it full asks again, coming back with a new dial), or until a
+// dial under way fails (then it may go ahead in its place).
+func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release func(ok bool), err error) {
+	if w != nil && w.satisfied() {
+		g.avoided.Add(1)
 		return nil, errDialNotNeeded
 	}
 	var gen uint32
-	if st != nil {
-		gen = st.gen.Load()
+	if w != nil {
+		gen = w.gen.Load()
 	}
 	// held is raised before the state is read, so that an event that
 	// changes the state after the read finds held > 0 and wakes us.
 	g.held.Add(1)
 	defer g.held.Add(-1)
+	var capWait capWait
+	defer capWait.end(g, p)
 	recheck := true
-	var wake <-chan struct{}
 	failed := 0
 	for {
 		g.mu.Lock()
+		atCap := p.atCapLocked(g.dialing)
+		if recheck && !atCap && g.dialing < p.dialsNeeded() {
+			g.dialing++
+			g.mu.Unlock()
+			return g.leave, nil
+		}
 		if recheck {
-			if g.dialing < h.dialsNeeded() {
-				g.dialing++
-				g.mu.Unlock()
-				return g.leave, nil
-			}
 			failed = g.failed
 		}
-		wake = g.wake
+		wake := g.wake
 		g.mu.Unlock()
+		var timeout <-chan time.Time
+		if atCap {
+			timeout = capWait.start(g, p)
+		}
 		select {
 		case <-wake:
+		case <-timeout:
+			g.timeouts.Add(1)
+			capWait.err = fmt.Errorf("%w after %s: all %d connections to %s busy", ErrPoolTimeout, p.env.poolTimeout, p.env.maxConns, p.addr)
+			return nil, capWait.err
 		case <-ctx.Done(): // connection_timeout, counted from the gate
+			if atCap {
+				g.timeouts.Add(1)
+				capWait.err = fmt.Errorf("%w after %s (connection_timeout): all %d connections to %s busy", ErrPoolTimeout, p.env.now().Sub(capWait.since).Round(time.Millisecond), p.env.maxConns, p.addr)
+				return nil, capWait.err
+			}
 			return nil, context.Cause(ctx)
-		case <-h.d.done:
+		case <-p.env.done:
 			return nil, ErrClosed
 		}
-		if st != nil && (st.gen.Load() != gen || st.servedOrDone()) {
-			h.dialsAvoided.Add(1)
+		if w != nil && (w.gen.Load() != gen || w.satisfied()) {
+			g.avoided.Add(1)
 			return nil, errDialNotNeeded
 		}
 		// Over HTTP/2, while no dial failed, a new connection is on its
-		// way to this request: wait for it rather than dial again.
+		// way to this attempt: wait for it rather than dial again. At
+		// max_connections, a close makes room.
 		g.mu.Lock()
-		recheck = g.failed != failed || !h.speaksHTTP2()
+		recheck = atCap || g.failed != failed || !p.speaksHTTP2()
 		g.mu.Unlock()
+	}
+}
+
+// capWait is one held dial's wait at max_connections: counted in Stats
+// (Waiting, Waits, WaitTime, PoolTimeouts) and reported to Hooks.WaitStart
+// and WaitEnd, once, however often it is woken.
+type capWait struct {
+	since time.Time
+	timer *time.Timer
+	err   error
+}
+
+// start begins the wait the first time p is found at max_connections and
+// returns its pool_timeout.
+func (cw *capWait) start(g *dialGate, p *pool) <-chan time.Time {
+	if cw.timer == nil {
+		cw.since = p.env.now()
+		cw.timer = time.NewTimer(p.env.poolTimeout)
+		g.waiting.Add(1)
+		if f := p.env.hooks.WaitStart; f != nil {
+			f(p.addr)
+		}
+	}
+	return cw.timer.C
+}
+
+// end closes the wait, if one began.
+func (cw *capWait) end(g *dialGate, p *pool) {
+	if cw.timer == nil {
+		return
+	}
+	cw.timer.Stop()
+	waited := p.env.now().Sub(cw.since)
+	g.waiting.Add(-1)
+	g.waits.Add(1)
+	g.waitNs.Add(int64(waited))
+	if f := p.env.hooks.WaitEnd; f != nil {
+		f(p.addr, waited, cw.err)
 	}
 }
 
@@ -119,8 +190,8 @@ func (g *dialGate) leave(ok bool) {
 	g.mu.Unlock()
 }
 
-// poke wakes the held dials, if any: a request's wait for a connection
-// ended or started again.
+// poke wakes the held dials, if any: an attempt's wait for a connection
+// ended or started again, or a connection closed.
 func (g *dialGate) poke() {
 	if g.held.Load() == 0 {
 		return
@@ -135,60 +206,11 @@ func (g *dialGate) broadcastLocked() {
 	g.wake = make(chan struct{})
 }
 
-// speaksHTTP2 reports whether h speaks HTTP/2, or may: the protocol is not
-// known yet and the client offers HTTP/2.
-func (h *hostPool) speaksHTTP2() bool {
-	switch h.proto.Load() {
-	case protoHTTP2:
-		return true
-	case protoUnknown:
-		return h.d.http2 || h.d.h2c
-	}
-	return h.d.h2c
-}
-
-// dialsNeeded is how many dials to h may run at once.
-//
-// Over HTTP/1.1: as many as requests wait for a connection beyond the idle
-// connections (on their way to a waiting request). Over HTTP/2: one, or, when
-// requests wait while connections are open (net/http dials only when none
-// can take another: they are full, or draining after a GOAWAY), enough
-// connections for the waiting requests at the most streams a connection of h
-// has been seen to carry. That figure never falls, so a connection draining
-// after a GOAWAY (whose streams end one by one) cannot make it look small,
-// and after a GOAWAY one dial goes at a time. None while a new HTTP/2
-// connection waits for its first request.
-func (h *hostPool) dialsNeeded() int {
-	waiting := h.inflight.Load() - h.holding.Load()
-	if !h.speaksHTTP2() {
-		var idle int64
-		for _, c := range h.connList() {
-			if c.inUse.Load() == 0 {
-				idle++
-			}
-		}
-		return int(max(waiting-idle, 0))
-	}
-	for _, c := range h.connList() {
-		if c.h2.Load() && c.inUse.Load() == 0 && !c.served.Load() && !c.failed.Load() {
-			// A new connection no request has taken yet is on its way to
-			// the waiting requests: net/http would drop another dialed now.
-			return 0
-		}
-	}
-	perConn := h.maxStreams.Load()
-	if waiting <= 1 || perConn <= 1 || h.open.Load() == 0 {
-		return 1
-	}
-	return int((waiting + perConn - 1) / perConn)
-}
-
-// stateKey is the context key of the reqState of an attempt, so that a
-// dial (whose context keeps the request's values) knows which request it
-// was started for.
-type stateKey struct{}
-
-func stateFrom(ctx context.Context) *reqState {
-	st, _ := ctx.Value(stateKey{}).(*reqState)
-	return st
+// stats adds the gate's figures to s.
+func (g *dialGate) stats(s *HostStats) {
+	s.DialsAvoided = g.avoided.Load()
+	s.Waiting = g.waiting.Load()
+	s.Waits = g.waits.Load()
+	s.WaitTime = time.Duration(g.waitNs.Load())
+	s.PoolTimeouts = g.timeouts.Load()
 }

@@ -1,9 +1,6 @@
 package warmpool
 
-import (
-	"net/http"
-	"time"
-)
+import "time"
 
 // Ejection, after Envoy's outlier detection: an endpoint that fails
 // eject_after_failures times in a row (a connection failure or a 5xx
@@ -17,34 +14,14 @@ import (
 // maxEjectLevel caps the doubling: eject_duration << 5 = 32 × eject_duration.
 const maxEjectLevel = 5
 
-// observe records how an attempt on e ended: err from the transport, or
-// resp. took is the time to the response headers. The caller's own
-// cancellation and the client's closing say nothing about e.
-func (e *endpoint) observe(req *http.Request, resp *http.Response, err error, took time.Duration) {
-	c := e.set.rs.c
-	if err != nil {
-		if req.Context().Err() != nil || c.closing.Load() {
-			return
-		}
-		if isDialError(err) {
-			e.set.rs.wantResolve(e.set)
-		}
-		e.fail()
-		return
+// failed is told by e's pool of a failure, the inARow-th in a row: a
+// failed dial asks for the name to be resolved again, and at
+// eject_after_failures e is ejected.
+func (e *endpoint) failed(inARow int32, err error) {
+	if err != nil && isDialError(err) {
+		e.set.rs.wantResolve(e.set)
 	}
-	e.noteLatency(took)
-	if resp.StatusCode >= 500 {
-		e.fail()
-		return
-	}
-	if e.fails.Load() != 0 {
-		e.fails.Store(0)
-	}
-}
-
-// fail counts one failure in a row, and ejects e at the threshold.
-func (e *endpoint) fail() {
-	if int(e.fails.Add(1)) >= e.set.rs.c.cfg.EjectAfterFailures {
+	if int(inARow) >= e.set.rs.c.cfg.EjectAfterFailures {
 		e.set.eject(e)
 	}
 }
@@ -82,7 +59,7 @@ func (s *endpointSet) eject(e *endpoint) {
 	e.lastEjectEnd = now + int64(d)
 	e.ejectedUntil.Store(e.lastEjectEnd)
 	e.ejections.Add(1)
-	e.fails.Store(0)
+	e.pool.signals.fails.Store(0)
 	c.log.Warn("warmpool: endpoint ejected", "host", s.name, "endpoint", e.addr,
 		"failures_in_a_row", cfg.EjectAfterFailures, "for", d)
 }

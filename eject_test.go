@@ -9,17 +9,18 @@ import (
 // request reaches: for the ejection and picking rules alone.
 func testSet(t *testing.T, cfg Config, n int) (*endpointSet, []*endpoint, *time.Time) {
 	t.Helper()
-	c, err := New(cfg)
+	now := time.Unix(1_000_000, 0)
+	c, err := New(cfg, withClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	now := time.Unix(1_000_000, 0)
-	c.now = func() time.Time { return now }
 	s := &endpointSet{rs: c.routes, name: fleetName}
 	eps := make([]*endpoint, n)
 	for i := range eps {
-		eps[i] = &endpoint{set: s, addr: string(rune('a' + i)), host: &hostPool{}}
+		addr := string(rune('a' + i))
+		eps[i] = &endpoint{set: s, addr: addr, pool: c.pools.get(addr, fleetName)}
+		eps[i].pool.ep.Store(eps[i])
 	}
 	s.list.Store(&endpointList{eps: eps})
 	return s, eps, &now
@@ -32,12 +33,12 @@ func TestEjection(t *testing.T) {
 	s, eps, now := testSet(t, cfg, 3)
 	a, b := eps[0], eps[1]
 
-	a.fail()
-	a.fail()
+	a.pool.observe(0, 503, nil)
+	a.pool.observe(0, 503, nil)
 	if a.state(*now) != endpointActive {
 		t.Fatalf("after 2 failures: %s, want active", a.state(*now))
 	}
-	a.fail()
+	a.pool.observe(0, 503, nil)
 	if a.state(*now) != endpointEjected || a.ejections.Load() != 1 {
 		t.Fatalf("after 3 failures: %s, %d ejections; want ejected once", a.state(*now), a.ejections.Load())
 	}
@@ -46,7 +47,7 @@ func TestEjection(t *testing.T) {
 	}
 	// max_ejected_percent 50 of 3 endpoints: one at a time.
 	for range 5 {
-		b.fail()
+		b.pool.observe(0, 503, nil)
 	}
 	if b.state(*now) != endpointActive {
 		t.Errorf("a second endpoint of 3 was ejected: %s, want active (max_ejected_percent 50)", b.state(*now))
@@ -62,25 +63,25 @@ func TestEjection(t *testing.T) {
 	if a.state(*now) != endpointActive {
 		t.Fatalf("after eject_duration: %s, want active", a.state(*now))
 	}
-	b.fails.Store(0)
+	b.pool.signals.fails.Store(0)
 	for range 3 {
-		a.fail()
+		a.pool.observe(0, 503, nil)
 	}
 	if got := time.Duration(a.ejectedUntil.Load() - now.UnixNano()); got != 20*time.Second {
 		t.Errorf("second ejection lasts %s, want 20s", got)
 	}
 	// A success resets the count of failures in a row.
 	*now = now.Add(time.Hour)
-	a.fail()
-	a.fail()
-	a.fails.Store(0) // what observe does on a success
-	a.fail()
+	a.pool.observe(0, 503, nil)
+	a.pool.observe(0, 503, nil)
+	a.pool.observe(time.Millisecond, 200, nil) // a success
+	a.pool.observe(0, 503, nil)
 	if a.state(*now) != endpointActive {
 		t.Errorf("failures interrupted by a success ejected it")
 	}
 	// Long after: back to eject_duration.
-	a.fail()
-	a.fail()
+	a.pool.observe(0, 503, nil)
+	a.pool.observe(0, 503, nil)
 	if got := time.Duration(a.ejectedUntil.Load() - now.UnixNano()); got != 10*time.Second {
 		t.Errorf("ejection an hour later lasts %s, want 10s again", got)
 	}
@@ -91,8 +92,8 @@ func TestPanicModeUsesAll(t *testing.T) {
 	cfg.MaxEjectedPercent = 100
 	cfg.EjectAfterFailures = 1
 	s, eps, now := testSet(t, cfg, 2)
-	eps[0].fail()
-	eps[1].fail()
+	eps[0].pool.observe(0, 503, nil)
+	eps[1].pool.observe(0, 503, nil)
 	if eps[0].state(*now) != endpointEjected || eps[1].state(*now) != endpointEjected {
 		t.Fatalf("states %s, %s; want both ejected", eps[0].state(*now), eps[1].state(*now))
 	}
@@ -119,11 +120,11 @@ func TestSlowStartWeight(t *testing.T) {
 		t.Errorf("2s into a 10s slow start: weight %g, want 0.2", w)
 	}
 	// p2c counts the fresh one's load as (in flight + 1) / weight = 5.
-	old.host.inflight.Store(3) // (3+1)/1 = 4
+	old.pool.inflight.Store(3) // (3+1)/1 = 4
 	if e := s.lighter(old, fresh, now.UnixNano()); e != old {
 		t.Errorf("old at 4 vs fresh at 5: picked %s, want old", e.addr)
 	}
-	old.host.inflight.Store(5) // 6
+	old.pool.inflight.Store(5) // 6
 	if e := s.lighter(old, fresh, now.UnixNano()); e != fresh {
 		t.Errorf("old at 6 vs fresh at 5: picked %s, want fresh", e.addr)
 	}

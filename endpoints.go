@@ -49,19 +49,19 @@ type routes struct {
 // route is how attempts at one "host:port" go.
 type route struct {
 	key   string
-	plain atomic.Pointer[hostPool] // the pool of key as the client's own transport dials it
-	set   *endpointSet             // nil: an IP literal or a proxied URL, always plain
+	plain atomic.Pointer[pool] // the pool of key as the client's own transport dials it
+	set   *endpointSet         // nil: an IP literal or a proxied URL, always plain
 }
 
 // plainPool is r's pool for the client's own transport. A balanced name
 // gets one only if it goes that way, so Stats shows no empty entry for it.
-func (r *route) plainPool(d *dialer) *hostPool {
-	if h := r.plain.Load(); h != nil {
-		return h
+func (r *route) plainPool(ps *poolSet) *pool {
+	if p := r.plain.Load(); p != nil {
+		return p
 	}
-	h := d.host(r.key)
-	r.plain.Store(h)
-	return h
+	p := ps.get(r.key, "")
+	r.plain.Store(p)
+	return p
 }
 
 func newRoutes(c *Client, o options) *routes {
@@ -84,7 +84,7 @@ func (rs *routes) get(req *http.Request, key string) *route {
 	if err == nil && net.ParseIP(host) == nil && !rs.proxied(req) {
 		r.set = &endpointSet{rs: rs, name: host, port: port, ready: make(chan struct{}), all: map[string]*endpoint{}}
 	} else {
-		r.plainPool(rs.c.dialer)
+		r.plainPool(rs.c.pools)
 	}
 	got, loaded := rs.m.LoadOrStore(key, r)
 	if !loaded && r.set != nil {
@@ -111,7 +111,7 @@ func (rs *routes) proxied(req *http.Request) bool {
 // target returns the pool the attempt at req uses and its endpoint, nil for
 // the client's own transport. An attempt after a failed one passes the
 // endpoint of that one as prev: another is preferred.
-func (rs *routes) target(req *http.Request, key string, prev *endpoint) (*hostPool, *endpoint) {
+func (rs *routes) target(req *http.Request, key string, prev *endpoint) (*pool, *endpoint) {
 	r := rs.get(req, key)
 	if r.set == nil {
 		return r.plain.Load(), nil
@@ -122,14 +122,14 @@ func (rs *routes) target(req *http.Request, key string, prev *endpoint) (*hostPo
 		case <-r.set.ready:
 			l = r.set.list.Load()
 		case <-req.Context().Done():
-			return r.plainPool(rs.c.dialer), nil // net/http reports the context's error
+			return r.plainPool(rs.c.pools), nil // net/http reports the context's error
 		}
 	}
 	if len(l.eps) == 0 {
-		return r.plainPool(rs.c.dialer), nil
+		return r.plainPool(rs.c.pools), nil
 	}
 	ep := r.set.pick(l.eps, prev)
-	return ep.host, ep
+	return ep.pool, ep
 }
 
 // endpointSet is the endpoints of one host name and port.
@@ -161,15 +161,13 @@ type endpointList struct{ eps []*endpoint }
 type endpoint struct {
 	set   *endpointSet
 	addr  string // "ip:port"
-	host  *hostPool
+	pool  *pool
 	tr    *http.Transport
 	rt    http.RoundTripper // tr, wrapped in the client's middleware
 	added int64             // unix nanos when it joined a set already serving, for slow_start; 0 if in the first answer
 
-	fails        atomic.Int32 // consecutive connection failures and 5xx answers
 	ejectedUntil atomic.Int64 // unix nanos
 	ejections    atomic.Int64
-	ewma         atomic.Int64 // time to response headers, nanos, moving average
 	draining     atomic.Bool
 	removed      atomic.Bool
 
@@ -263,22 +261,22 @@ func (s *endpointSet) revive(addr string) *endpoint {
 func (s *endpointSet) newEndpoint(addr string) *endpoint {
 	c := s.rs.c
 	d := c.dialer
-	h := d.namedHost(addr, s.name)
-	ep := &endpoint{set: s, addr: addr, host: h}
+	p := c.pools.get(addr, s.name)
+	ep := &endpoint{set: s, addr: addr, pool: p}
 	tr := c.tr.Clone()
 	tr.Proxy = nil
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return d.dialTo(ctx, network, h, addr, "", false)
+		return d.dialTo(ctx, network, p, addr, "", false)
 	}
 	tr.DialTLSContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return d.dialTo(ctx, network, h, addr, s.name, true)
+		return d.dialTo(ctx, network, p, addr, s.name, true)
 	}
 	ep.tr = tr
 	ep.rt = tr
 	for _, mw := range s.rs.middleware {
 		ep.rt = mw(ep.rt)
 	}
-	h.ep.Store(ep)
+	p.ep.Store(ep)
 	return ep
 }
 
@@ -290,7 +288,7 @@ func (s *endpointSet) sweep() {
 	keep := s.draining[:0]
 	for _, ep := range s.draining {
 		ep.tr.CloseIdleConnections()
-		if ep.host.inflight.Load() == 0 && ep.host.waiting.Load() == 0 {
+		if ep.pool.inflight.Load() == 0 {
 			// Twice in a row: a connection handed back just after the
 			// last request ended is closed too.
 			if ep.quietSweeps++; ep.quietSweeps >= 2 {

@@ -128,8 +128,8 @@ func TestStatsMatchServerUnderChurn(t *testing.T) {
 // usedOpen counts c's open connections that have served a request.
 func (c *Client) usedOpen() int64 {
 	var n int64
-	for _, h := range c.dialer.hostList() {
-		for _, cn := range h.connList() {
+	for _, p := range c.pools.all() {
+		for _, cn := range p.conns.list() {
 			if cn.served.Load() {
 				n++
 			}

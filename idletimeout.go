@@ -3,7 +3,6 @@ package warmpool
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,7 +25,7 @@ import (
 // answer's Connection: close, max_connection_age, errors mid-exchange) teach
 // nothing; keepalive_expiry stays the upper bound.
 
-// learnedIdle is what a host taught about its idle timeout.
+// learnedIdle is what a server taught about its idle timeout.
 type learnedIdle struct {
 	nanos  atomic.Int64 // the learned timeout; 0: none
 	source atomic.Int32 // idleFromHeader or idleFromClose
@@ -45,36 +44,38 @@ var idleSourceNames = [...]string{idleFromNone: "", idleFromHeader: "keep-alive 
 // which warmpool does not mistake for an idle timeout.
 const minLearnedIdle = 100 * time.Millisecond
 
-// learnFromClose learns from the server closing a connection that had been
-// idle for idle: the server's timeout is at most that.
-func (h *hostPool) learnFromClose(idle time.Duration) {
-	if idle < minLearnedIdle || idle >= h.idleExpiry {
-		return
+// fromClose learns from the server closing a connection that had been idle
+// for idle: the server's timeout is at most that. Closes at or past expiry
+// (keepalive_expiry) teach nothing. It reports whether the timeout changed.
+func (l *learnedIdle) fromClose(idle, expiry time.Duration) bool {
+	if idle < minLearnedIdle || idle >= expiry {
+		return false
 	}
-	if cur := time.Duration(h.idle.nanos.Load()); cur != 0 && cur <= idle {
-		return
+	if cur := time.Duration(l.nanos.Load()); cur != 0 && cur <= idle {
+		return false
 	}
-	h.learn(idle, idleFromClose)
+	return l.set(idle, idleFromClose)
 }
 
-// learnFromHeader honours a Keep-Alive: timeout=N answer header.
-func (h *hostPool) learnFromHeader(hdr http.Header) {
+// fromHeader honours a Keep-Alive: timeout=N answer header. It reports
+// whether the timeout changed.
+func (l *learnedIdle) fromHeader(hdr map[string][]string, expiry time.Duration) bool {
 	v, ok := hdr["Keep-Alive"]
 	if !ok || len(v) == 0 {
-		return
+		return false
 	}
 	secs, ok := keepAliveTimeout(v[0])
 	if !ok {
-		return
+		return false
 	}
 	d := time.Duration(secs) * time.Second
-	if d >= h.idleExpiry {
+	if d >= expiry {
 		d = 0 // keepalive_expiry comes first: nothing to learn
 	}
-	if time.Duration(h.idle.nanos.Load()) == d {
-		return
+	if time.Duration(l.nanos.Load()) == d {
+		return false
 	}
-	h.learn(d, idleFromHeader)
+	return l.set(d, idleFromHeader)
 }
 
 // keepAliveTimeout reads the timeout parameter of a Keep-Alive header value
@@ -94,41 +95,29 @@ func keepAliveTimeout(v string) (int64, bool) {
 	return 0, false
 }
 
-func (h *hostPool) learn(d time.Duration, src int32) {
-	if !h.d.learnIdle {
-		return
-	}
-	old := time.Duration(h.idle.nanos.Swap(int64(d)))
-	h.idle.source.Store(src)
-	if old == d {
-		return
-	}
-	if d == 0 {
-		h.d.log("warmpool: server idle timeout no longer limits reuse", "host", h.addr)
-		return
-	}
-	h.d.log("warmpool: learned server idle timeout", "host", h.addr, "idle_timeout", d,
-		"from", idleSourceNames[src], "close_idle_after", h.staleAfter(), "keepalive_expiry", h.idleExpiry)
-	// Connections idle now get their timer too.
-	for _, c := range h.connList() {
-		if c.inUse.Load() == 0 {
-			c.armIdle(max(h.staleAfter()-time.Duration(h.d.now().UnixNano()-c.idleSince.Load()), time.Millisecond))
-		}
-	}
+func (l *learnedIdle) set(d time.Duration, src int32) bool {
+	old := time.Duration(l.nanos.Swap(int64(d)))
+	l.source.Store(src)
+	return old != d
 }
 
-// staleAfter is how long a connection to h may stay idle before warmpool
-// closes it ahead of the server: the learned timeout less 10 % or 250 ms,
-// whichever is larger (but at least half of it); 0 while none was learned.
-func (h *hostPool) staleAfter() time.Duration {
-	d := time.Duration(h.idle.nanos.Load())
+// get returns the learned timeout (0: none) and where it was learned from.
+func (l *learnedIdle) get() (time.Duration, string) {
+	return time.Duration(l.nanos.Load()), idleSourceNames[l.source.Load()]
+}
+
+// staleAfter is how long a connection may stay idle before warmpool closes
+// it ahead of the server: the learned timeout less 10 % or 250 ms, whichever
+// is larger (but at least half of it); 0 while none was learned.
+func (l *learnedIdle) staleAfter() time.Duration {
+	d := time.Duration(l.nanos.Load())
 	if d <= 0 {
 		return 0
 	}
 	return max(d-max(d/10, 250*time.Millisecond), d/2)
 }
 
-// logFunc adapts a logger to the dialer's lifecycle notes.
+// logFunc adapts a logger to the pools' lifecycle notes.
 func logFunc(l *slog.Logger) func(msg string, args ...any) {
 	return func(msg string, args ...any) { l.Log(context.Background(), slog.LevelInfo, msg, args...) }
 }

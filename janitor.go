@@ -1,10 +1,6 @@
 package warmpool
 
-import (
-	"cmp"
-	"slices"
-	"time"
-)
+import "time"
 
 // startJanitor starts the client's one background goroutine. Each tick it
 // trims idle connections beyond recent demand, retires idle connections past
@@ -46,9 +42,11 @@ func (c *Client) startJanitor() {
 			case <-t.C:
 				now := c.now()
 				c.routes.tick(now)
-				c.dialer.trimIdle(c.cfg.MaxKeepaliveConnections, slots)
-				if c.cfg.MaxConnectionAge > 0 {
-					c.dialer.retireIdle(now)
+				for _, p := range c.pools.all() {
+					p.trimIdle(c.cfg.MaxKeepaliveConnections, slots)
+					if c.cfg.MaxConnectionAge > 0 {
+						p.retireIdle(now)
+					}
 				}
 				if logger != nil {
 					logger.maybeLog(now)
@@ -66,45 +64,4 @@ func (c *Client) startJanitor() {
 // moment (TestIdleRetentionTrimsAfterBurst: 0 trims, 23 idle expiries).
 func demandWindow(expiry time.Duration) time.Duration {
 	return min(max(expiry/10, time.Second), expiry)
-}
-
-// trimIdle makes idle retention follow demand: it keeps as many idle
-// connections as requests were in flight at the peak of the last demand
-// window, at least keep, and closes the rest, longest idle first. slots is
-// how many ticks make up the window.
-//
-// net/http's MaxIdleConnsPerHost is set to max_connections, so that a steady
-// load at any concurrency up to it never closes a connection only to dial
-// it again (with MaxIdleConnsPerHost = max_keepalive_connections, 32 callers
-// against the default 20 do: TestDefaultConfigSteadyLoadDoesNotChurn). This
-// trim is what makes max_keepalive_connections the number of idle
-// connections kept once a burst is over: within seconds, rather than after
-// keepalive_expiry (TestIdleRetentionTrimsSoonAfterBurst).
-func (d *dialer) trimIdle(keep, slots int) {
-	for _, h := range d.hostList() {
-		h.demand = append(h.demand, h.peak.Swap(h.inflight.Load()))
-		if len(h.demand) > slots {
-			h.demand = h.demand[len(h.demand)-slots:]
-		}
-		allowed := int64(keep)
-		for _, p := range h.demand {
-			allowed = max(allowed, p)
-		}
-		var idle []*conn
-		for _, c := range h.connList() {
-			if c.inUse.Load() == 0 {
-				idle = append(idle, c)
-			}
-		}
-		excess := int64(len(idle)) - allowed
-		if excess <= 0 {
-			continue
-		}
-		slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
-		for _, c := range idle[:excess] {
-			if c.claim() {
-				c.closeWith(closeTrim)
-			}
-		}
-	}
 }

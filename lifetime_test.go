@@ -3,6 +3,7 @@ package warmpool
 import (
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,8 +69,10 @@ func TestLifetimeAgedConnectionServesThenCloses(t *testing.T) {
 			srv := startServer(t, refserver.Options{})
 			cfg := DefaultConfig()
 			cfg.MaxConnectionAge = time.Hour
-			c := newClient(t, srv, cfg)
-			c.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+			// A clock that moves two hours on at every reading: every
+			// connection is past its age when a request takes it.
+			var hours atomic.Int64
+			c := newClient(t, srv, cfg, withClock(func() time.Time { return time.Now().Add(time.Duration(hours.Add(2)) * time.Hour) }))
 			for i := range requests {
 				if err := tt.call(c, srv.URL()); err != nil {
 					t.Fatalf("request %d on an aged connection: %v", i, err)
@@ -105,18 +108,16 @@ func TestLifetimeRetireRacesWithRequest(t *testing.T) {
 	}
 
 	// Step 1 of retireIdle: claim the idle connection.
-	hosts := c.dialer.hostList()
-	if len(hosts) != 1 {
-		t.Fatalf("%d host pools, want 1", len(hosts))
+	pools := c.pools.all()
+	if len(pools) != 1 {
+		t.Fatalf("%d pools, want 1", len(pools))
 	}
-	h := hosts[0]
-	h.mu.Lock()
+	conns := pools[0].conns.list()
 	var idle *conn
-	for cn := range h.conns {
+	for _, cn := range conns {
 		idle = cn
 	}
-	n := len(h.conns)
-	h.mu.Unlock()
+	n := len(conns)
 	if n != 1 || !idle.inUse.CompareAndSwap(0, retiredMark) {
 		t.Fatalf("want exactly one idle connection to claim, have %d", n)
 	}
@@ -216,8 +217,10 @@ func TestLifetimeHalfOpenSettings(t *testing.T) {
 			if h2 == nil || h2.PingTimeout <= 0 || h2.SendPingTimeout <= 0 || h2.PingTimeout+h2.SendPingTimeout > ct {
 				t.Errorf("HTTP/2 health check %+v, want pings that find a dead peer within connection_timeout %s", h2, ct)
 			}
-			if c.tr.IdleConnTimeout != cfg.KeepaliveExpiry || c.tr.MaxConnsPerHost != 7 {
-				t.Errorf("transport idle timeout %s, max conns %d; want %s, 7", c.tr.IdleConnTimeout, c.tr.MaxConnsPerHost, cfg.KeepaliveExpiry)
+			// max_connections is the pools' (their dial gate's), not net/http's.
+			if c.tr.IdleConnTimeout != cfg.KeepaliveExpiry || c.tr.MaxConnsPerHost != 0 || c.pools.env.maxConns != 7 {
+				t.Errorf("transport idle timeout %s, net/http max conns %d, pool max conns %d; want %s, 0, 7",
+					c.tr.IdleConnTimeout, c.tr.MaxConnsPerHost, c.pools.env.maxConns, cfg.KeepaliveExpiry)
 			}
 		})
 	}
@@ -239,13 +242,10 @@ func TestLifetimeReplayedRequestHoldsItsConnection(t *testing.T) {
 	if err := post(c, url); err != nil {
 		t.Fatal(err)
 	}
-	h := c.dialer.hostList()[0]
-	h.mu.Lock()
 	var first *conn
-	for cn := range h.conns {
+	for _, cn := range c.pools.all()[0].conns.list() {
 		first = cn
 	}
-	h.mu.Unlock()
 	if !first.inUse.CompareAndSwap(0, retiredMark) {
 		t.Fatal("could not claim the idle connection")
 	}
@@ -268,7 +268,7 @@ func TestLifetimeReplayedRequestHoldsItsConnection(t *testing.T) {
 	}
 	// A janitor tick an hour later: every connection is past its age, and
 	// only idle ones may be retired.
-	c.dialer.retireIdle(time.Now().Add(2 * time.Hour))
+	c.pools.all()[0].retireIdle(time.Now().Add(2 * time.Hour))
 	select {
 	case err := <-done:
 		if err != nil {

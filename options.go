@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // Option configures a Client beyond what Config holds: things that are code,
@@ -18,7 +19,14 @@ type options struct {
 	hooks      Hooks
 	idemKeys   bool
 	middleware []func(http.RoundTripper) http.RoundTripper
-	resolver   Resolver // nil: the system resolver
+	resolver   Resolver         // nil: the system resolver
+	clock      func() time.Time // nil: time.Now; set by tests through withClock
+}
+
+// withClock makes the client read the time from now: the one clock of the
+// client, handed down to its pools, dialer, budget and janitor.
+func withClock(now func() time.Time) Option {
+	return func(o *options) { o.clock = now }
 }
 
 // WithTokenSource makes the client send "Authorization: Bearer <token>" on

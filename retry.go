@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -39,6 +38,105 @@ func (e *RetryError) Error() string {
 }
 
 func (e *RetryError) Unwrap() error { return e.Err }
+
+// retrier decides, attempt after attempt, whether a call goes on: the one
+// place that holds the retry decision. The policy (which outcomes may be
+// retried) is classify's; the rest is here: one token renewal after a 401,
+// the Retry-After cap, the caller's deadline and the retry budget.
+type retrier struct {
+	c          *Client
+	req        *http.Request
+	canRetry   bool // retries are on and the body can be replayed
+	idempotent bool
+	refreshed  bool // the token was renewed once after a 401
+	refused    bool // the budget refused the last retry
+	lastStatus int  // of the last attempt that got a response and was retried
+	failure    error
+}
+
+func newRetrier(c *Client, req *http.Request) *retrier {
+	return &retrier{c: c, req: req, canRetry: c.cfg.MaxRetries > 0 && replayable(req), idempotent: isIdempotent(req)}
+}
+
+// next decides after attempt n, which ended with resp or err, whether
+// another follows and after what wait. injected reports that the attempt
+// carried the client's token. When it goes on, next has discarded resp and
+// called Hooks.Retry; when it stops, result gives the call's outcome.
+func (r *retrier) next(n int, resp *http.Response, err error, injected bool) (wait time.Duration, stop bool) {
+	c := r.c
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && injected && !r.refreshed && replayable(r.req) && !c.closing.Load() {
+		// A 401 to a token we added: renew it once and try again at once.
+		r.refreshed = true
+		c.tokens.forURL(r.req.URL).cache.Invalidate()
+		discard(resp)
+		return 0, false
+	}
+	class := classify(resp, err)
+	if !r.canRetry || n > c.cfg.MaxRetries || r.req.Context().Err() != nil || c.closing.Load() ||
+		!(class == retryAlways || class == retryIdempot && r.idempotent) {
+		return 0, true
+	}
+	wait = backoff(n, c.cfg.RetryBackoffFactor, c.cfg.RetryMaxBackoff, c.rand)
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+			if ra > c.cfg.RetryMaxBackoff {
+				// Retrying sooner than asked is rude, waiting longer
+				// than retry_max_backoff is not allowed: stop here.
+				return 0, true
+			}
+			wait = ra
+		}
+	}
+	if dl, ok := r.req.Context().Deadline(); ok && dl.Sub(c.now()) < wait {
+		// The wait would outlive the caller: end now with the deadline
+		// error rather than sleep into it.
+		r.noteStatus(resp)
+		r.failure = &RetryError{Attempts: n, LastStatus: r.lastStatus,
+			Err: fmt.Errorf("next attempt due in %s, after the context deadline: %w", wait.Round(time.Millisecond), context.DeadlineExceeded)}
+		return 0, true
+	}
+	if !c.budget.withdraw(c.now()) {
+		r.refused = true
+		return 0, true
+	}
+	r.noteStatus(resp)
+	if h := c.hooks.Retry; h != nil {
+		h(RetryInfo{Host: dialAddr(r.req.URL), Attempt: n, Wait: wait, StatusCode: statusOf(resp), Err: err})
+	}
+	return wait, false
+}
+
+// noteStatus keeps resp's status as the last one and discards resp.
+func (r *retrier) noteStatus(resp *http.Response) {
+	if resp != nil {
+		r.lastStatus = resp.StatusCode
+		discard(resp)
+	}
+}
+
+// result is the outcome of a call whose last attempt, the n-th, ended with
+// resp or err.
+func (r *retrier) result(n int, resp *http.Response, err error) (*http.Response, error) {
+	switch {
+	case r.failure != nil:
+		return nil, r.failure
+	case err == nil:
+		if b, ok := resp.Body.(*respBody); ok {
+			b.a.attempts = n
+		}
+		return resp, nil
+	case n > 1 || r.refused:
+		return nil, &RetryError{Attempts: n, LastStatus: r.lastStatus, BudgetRefused: r.refused, Err: err}
+	}
+	return nil, err
+}
+
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}
 
 // retryClass says whether and why a failed attempt may be retried.
 type retryClass int
@@ -221,11 +319,8 @@ func (c *Client) sleepCtx(ctx context.Context, d time.Duration) error {
 	return ErrClosed
 }
 
-// drainForRetry discards a response that will be retried, keeping its
-// connection when the body is short.
-func drainForRetry(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-	resp.Body.Close()
-}
+// discard drains (bounded) and closes a response the caller will not see,
+// keeping its connection when the body is short.
+func discard(resp *http.Response) { drainAndClose(resp.Body) }
 
 func jitter() float64 { return rand.Float64() }

@@ -107,9 +107,10 @@ func (s HostStats) ReuseRate() float64 {
 // path takes, except briefly each host's connection list to count idle ones.
 func (c *Client) Stats() Stats {
 	s := Stats{Hosts: make(map[string]HostStats)}
-	for _, h := range c.dialer.hostList() {
-		hs := h.stats()
-		s.Hosts[h.addr] = hs
+	now := c.now()
+	for _, p := range c.pools.all() {
+		hs := p.stats(now)
+		s.Hosts[p.addr] = hs
 		s.HostStats.add(hs)
 	}
 	s.Retries = c.budget.retries.Load()
@@ -124,64 +125,6 @@ func (c *Client) Stats() Stats {
 
 // HostNames returns the dialed addresses in s, sorted.
 func (s Stats) HostNames() []string { return slices.Sorted(maps.Keys(s.Hosts)) }
-
-func (h *hostPool) stats() HostStats {
-	s := HostStats{
-		Protocol:     protoNames[h.proto.Load()],
-		Dialing:      h.dialing.Load(),
-		InFlight:     h.inflight.Load(),
-		Created:      h.created.Load(),
-		DialsAvoided: h.dialsAvoided.Load(),
-		Reused:       h.reused.Load(), // before requests: see gotConn
-		Requests:     h.requests.Load(),
-		PeakInFlight: h.peakEver.Load(),
-		PoolTimeouts: h.poolTimeouts.Load(),
-		Waiting:      h.waiting.Load(),
-		Waits:        h.waits.Load(),
-		WaitTime:     time.Duration(h.waitNanos.Load()),
-		DialTime:         time.Duration(h.dialNanos.Load()),
-		TLSHandshakes:    h.tlsHandshakes.Load(),
-		TLSHandshakeTime: time.Duration(h.tlsNanos.Load()),
-	}
-	if ep := h.ep.Load(); ep != nil {
-		s.HostName = h.name
-		s.EndpointState = ep.state(h.d.now())
-		s.Ejections = ep.ejections.Load()
-	}
-	for k := range dialKinds {
-		*s.DialFailures.field(k) = h.dialFail[k].Load()
-	}
-	h.mu.Lock()
-	for c := range h.conns {
-		s.Open++
-		if c.inUse.Load() > 0 { // retired connections hold a negative count
-			s.InUse++
-		}
-	}
-	h.mu.Unlock()
-	s.Idle = s.Open - s.InUse
-	for r := closeUnknown; r < closeReasons; r++ {
-		n := h.closed[r].Load()
-		s.Closed += n
-		*s.ClosedBy.field(r) += n
-	}
-	for i := range h.failures {
-		if n := h.failures[i].Load(); n > 0 {
-			if s.FailuresByKind == nil {
-				s.FailuresByKind = make(map[string]int64)
-			}
-			s.FailuresByKind[errorKinds[i]] = n
-			s.Failures += n
-		}
-	}
-	if d := time.Duration(h.idle.nanos.Load()); d > 0 {
-		s.LearnedIdleTimeout = d
-		s.LearnedIdleTimeoutFrom = idleSourceNames[h.idle.source.Load()]
-	}
-	return s
-}
-
-var protoNames = [...]string{protoUnknown: "", protoHTTP1: "HTTP/1.1", protoHTTP2: "HTTP/2"}
 
 func (s *HostStats) add(o HostStats) {
 	s.Open += o.Open

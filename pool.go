@@ -1,0 +1,484 @@
+package warmpool
+
+import (
+	"cmp"
+	"context"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pool is the connection pool of one dialed address: a "host:port" the
+// client's transport dials, or one endpoint of a balanced host name. It is
+// the one owner of what happens there. Its parts:
+//
+//   - conns: the open connections and how they closed (connSet);
+//   - gate: which dials go ahead, and max_connections (dialGate);
+//   - idle: the server's idle timeout, as learned (learnedIdle);
+//   - signals: latency and failures, read by the balancer and ejection
+//     (signals);
+//   - the request and dial counters Stats reads.
+//
+// Attempts talk to it through acquire and release (admission and the end of
+// an attempt), gotConn and putConn (a connection held); the dialer through
+// admitDial and track; connections through noteClose. Nothing below it
+// reaches back up: a dial learns which attempt it serves only through the
+// connWant net/http passes down in its context, as net/http's own wantConn.
+type pool struct {
+	addr    string
+	name    string // for an endpoint of a balanced host name: that name; else ""
+	env     *poolEnv
+	ep      atomic.Pointer[endpoint] // the endpoint it serves now, if any
+	tracked atomic.Bool              // requests are counted here (not a proxy's address)
+	proto   atomic.Int32             // protoUnknown, protoHTTP1 or protoHTTP2, as last negotiated
+
+	conns   connSet
+	gate    dialGate
+	idle    learnedIdle
+	signals signals
+
+	inflight   atomic.Int64 // attempts between acquire and release
+	holding    atomic.Int64 // of those, how many hold a connection
+	peak       atomic.Int64 // highest inflight since the janitor last looked
+	peakEver   atomic.Int64
+	demand     []int64      // janitor only: peaks of the last demand window, one per tick
+	maxStreams atomic.Int64 // most requests seen at once on one HTTP/2 connection
+	requests   atomic.Int64 // attempts that got a connection and ended
+	reused     atomic.Int64 // of those, on a connection that had served before
+	failures   [numErrorKinds]atomic.Int64
+
+	dialing       atomic.Int64
+	dialFail      [dialKinds]atomic.Int64
+	dialNanos     atomic.Int64 // total TCP connect time of successful dials
+	tlsHandshakes atomic.Int64
+	tlsNanos      atomic.Int64
+}
+
+// poolEnv is what every pool of a client shares: its settings, and the
+// client's clock, hooks, logger and done channel, handed down once.
+type poolEnv struct {
+	now         func() time.Time
+	rand        func() float64
+	hooks       *Hooks
+	log         func(msg string, args ...any) // lifecycle notes, such as a learned idle timeout
+	done        <-chan struct{}               // closed by Client.Close
+	idleExpiry  time.Duration
+	maxAge      time.Duration // 0: connections never retire
+	maxConns    int
+	poolTimeout time.Duration
+	learnIdle   bool
+	http2       bool // HTTP/2 is offered over TLS
+	h2c         bool // plain connections speak HTTP/2 by prior knowledge
+}
+
+// Protocols a pool's address was last seen to speak.
+const (
+	protoUnknown int32 = iota
+	protoHTTP1
+	protoHTTP2
+)
+
+var protoNames = [...]string{protoUnknown: "", protoHTTP1: "HTTP/1.1", protoHTTP2: "HTTP/2"}
+
+func newPool(env *poolEnv, addr, name string) *pool {
+	p := &pool{addr: addr, name: name, env: env}
+	p.conns.m = make(map[*conn]struct{})
+	p.gate.wake = make(chan struct{})
+	return p
+}
+
+// acquire admits one attempt. It is the seam where admission control
+// belongs; today every attempt is admitted and counted in flight.
+func (p *pool) acquire(context.Context) error {
+	n := p.inflight.Add(1)
+	storeMax(&p.peak, n)
+	storeMax(&p.peakEver, n)
+	return nil
+}
+
+// release ends an attempt acquire admitted: err is how it ended (nil for
+// any answer, whatever its status).
+func (p *pool) release(err error) {
+	if err != nil {
+		p.failures[errorKindIndex(ErrorKind(err))].Add(1)
+	}
+	p.inflight.Add(-1)
+	p.gate.poke()
+}
+
+// observe tells p how an attempt on it ended, for its signals and, for an
+// endpoint, ejection: took is its latency, status its answer's (0 for
+// none), err its failure. Failures of the client's own making (a pool
+// timeout, a body too large, a token) say nothing of the server.
+func (p *pool) observe(took time.Duration, status int, err error) {
+	if err != nil && !serverFault(err) {
+		return
+	}
+	inARow := p.signals.observe(took, err != nil || status >= 500)
+	if ep := p.ep.Load(); ep != nil && inARow > 0 {
+		ep.failed(inARow, err)
+	}
+}
+
+// refuse counts an attempt that failed before acquire admitted it.
+func (p *pool) refuse(err error) { p.failures[errorKindIndex(ErrorKind(err))].Add(1) }
+
+// gotConn records that an attempt holds c from now, and reports whether c
+// had served a request before.
+func (p *pool) gotConn(c *conn, now time.Time) (reused bool) {
+	reused = c.take(now)
+	p.holding.Add(1)
+	if c.h2.Load() {
+		storeMax(&p.maxStreams, int64(c.inUse.Load()))
+	}
+	return reused
+}
+
+// putConn ends an attempt's hold on c. counted says whether the attempt is
+// counted as a request served on c: not when the server closed c, idle,
+// under it, as then the request never reached the server.
+func (p *pool) putConn(c *conn, now time.Time, counted bool) {
+	if counted {
+		p.requests.Add(1) // before reused, so a snapshot never shows more reused than requests
+		// The first request counted on a connection is its only one not
+		// reused, as the server counts.
+		if !c.served.CompareAndSwap(false, true) {
+			p.reused.Add(1)
+			if f := p.env.hooks.ConnReused; f != nil {
+				f(c.info())
+			}
+		}
+	}
+	c.release(now)
+	p.holding.Add(-1)
+}
+
+// admitDial returns once a dial for w may go ahead (see dialGate), with the
+// function to call when the dial has ended. w is nil for a dial no attempt
+// of this pool asked for.
+func (p *pool) admitDial(ctx context.Context, w *connWant) (done func(ok bool), err error) {
+	if !p.tracked.Load() {
+		return func(bool) {}, nil // a proxy's address: net/http alone decides
+	}
+	return p.gate.enter(ctx, p, w)
+}
+
+// track wraps a new connection and counts it open until it closes.
+func (p *pool) track(nc net.Conn) *conn {
+	now := p.env.now()
+	c := &conn{Conn: nc, pool: p, born: now}
+	c.idleSince.Store(now.UnixNano())
+	if age := p.env.maxAge; age > 0 {
+		// ±10 % jitter so connections dialed together do not retire together.
+		c.retireAt = now.Add(time.Duration(float64(age) * (0.9 + 0.2*p.env.rand()))).UnixNano()
+	}
+	p.conns.add(c)
+	if f := p.env.hooks.ConnOpened; f != nil {
+		f(c.info()) // as Stats counts it: once connected, before any TLS handshake
+	}
+	return c
+}
+
+// noteClose counts c closed for reason r; a held dial may be needed now.
+func (p *pool) noteClose(c *conn, r closeReason) {
+	p.conns.remove(c, r)
+	p.gate.poke()
+	if f := p.env.hooks.ConnClosed; f != nil {
+		f(c.info(), r.String())
+	}
+}
+
+// noteDial counts a TCP connect that ended: took is the connect time of a
+// successful one, err the failure of another.
+func (p *pool) noteDial(took time.Duration, err error) {
+	if err != nil {
+		p.noteDialFailure(dialKindOf(err))
+		return
+	}
+	p.dialNanos.Add(int64(took))
+}
+
+// noteDialFailure counts a connection attempt that failed for kind.
+func (p *pool) noteDialFailure(kind dialKind) { p.dialFail[kind].Add(1) }
+
+// noteHandshake counts a TLS handshake done in took.
+func (p *pool) noteHandshake(took time.Duration) {
+	p.tlsHandshakes.Add(1)
+	p.tlsNanos.Add(int64(took))
+}
+
+// speaksHTTP2 reports whether p speaks HTTP/2, or may: the protocol is not
+// known yet and the client offers HTTP/2.
+func (p *pool) speaksHTTP2() bool {
+	switch p.proto.Load() {
+	case protoHTTP2:
+		return true
+	case protoUnknown:
+		return p.env.http2 || p.env.h2c
+	}
+	return p.env.h2c
+}
+
+// dialsNeeded is how many dials to p may run at once, max_connections
+// apart (the gate caps open and dialing connections at it).
+//
+// Over HTTP/1.1: as many as attempts wait for a connection beyond the idle
+// connections (on their way to a waiting attempt). Over HTTP/2: one, or,
+// when attempts wait while connections are open (net/http dials only when
+// none can take another: they are full, or draining after a GOAWAY), enough
+// connections for the waiting attempts at the most streams a connection of
+// p has been seen to carry. That figure never falls, so a connection
+// draining after a GOAWAY (whose streams end one by one) cannot make it
+// look small, and after a GOAWAY one dial goes at a time. None while a new
+// HTTP/2 connection waits for its first request.
+func (p *pool) dialsNeeded() int {
+	waiting := p.inflight.Load() - p.holding.Load()
+	conns := p.conns.list()
+	if !p.speaksHTTP2() {
+		var idle int64
+		for _, c := range conns {
+			if c.inUse.Load() == 0 {
+				idle++
+			}
+		}
+		return int(max(waiting-idle, 0))
+	}
+	for _, c := range conns {
+		if c.h2.Load() && c.inUse.Load() == 0 && !c.served.Load() && !c.failed.Load() {
+			// A new connection no request has taken yet is on its way to
+			// the waiting attempts: net/http would drop another dialed now.
+			return 0
+		}
+	}
+	perConn := p.maxStreams.Load()
+	if waiting <= 1 || perConn <= 1 || p.conns.open.Load() == 0 {
+		return 1
+	}
+	return int((waiting + perConn - 1) / perConn)
+}
+
+// atCapLocked reports whether p has max_connections open or dialing, with
+// dialing dials let through its gate (the gate's lock held).
+func (p *pool) atCapLocked(dialing int) bool {
+	return p.conns.open.Load()+int64(dialing) >= int64(p.env.maxConns)
+}
+
+// announceReplacement marks p's HTTP/2 connections in use, or used a moment
+// ago, as being replaced: net/http dials for an HTTP/2 host only when no open
+// connection can take another stream (full, or draining after a GOAWAY), so
+// when one of them later closes, that is no idle timeout to learn (a server
+// that ends connections after N requests closes them a while after their
+// last stream).
+func (p *pool) announceReplacement() {
+	if p.proto.Load() != protoHTTP2 {
+		return
+	}
+	now := p.env.now().UnixNano()
+	for _, c := range p.conns.list() {
+		if c.inUse.Load() != 0 || now-c.idleSince.Load() < int64(minLearnedIdle) {
+			c.announced.Store(true)
+		}
+	}
+}
+
+// learnFromClose learns from the server closing a connection that had been
+// idle for idle, and arms the idle connections' timers if that taught a new
+// timeout.
+func (p *pool) learnFromClose(idle time.Duration) {
+	if p.env.learnIdle && p.idle.fromClose(idle, p.env.idleExpiry) {
+		p.learned()
+	}
+}
+
+// learnFromHeader honours a Keep-Alive: timeout=N answer header.
+func (p *pool) learnFromHeader(h map[string][]string) {
+	if p.env.learnIdle && p.idle.fromHeader(h, p.env.idleExpiry) {
+		p.learned()
+	}
+}
+
+// learned logs a new idle timeout and arms the idle connections' timers.
+func (p *pool) learned() {
+	d, src := p.idle.get()
+	if d == 0 {
+		p.env.log("warmpool: server idle timeout no longer limits reuse", "host", p.addr)
+		return
+	}
+	stale := p.idle.staleAfter()
+	p.env.log("warmpool: learned server idle timeout", "host", p.addr, "idle_timeout", d,
+		"from", src, "close_idle_after", stale, "keepalive_expiry", p.env.idleExpiry)
+	now := p.env.now().UnixNano()
+	for _, c := range p.conns.list() {
+		if c.inUse.Load() == 0 {
+			c.armIdle(max(stale-time.Duration(now-c.idleSince.Load()), time.Millisecond))
+		}
+	}
+}
+
+// trimIdle makes idle retention follow demand: it keeps as many idle
+// connections as attempts were in flight at the peak of the last demand
+// window, at least keep, and closes the rest, longest idle first. slots is
+// how many janitor ticks make up the window. It runs on the janitor's
+// goroutine only.
+//
+// net/http's MaxIdleConnsPerHost is set to max_connections, so that a steady
+// load at any concurrency up to it never closes a connection only to dial
+// it again (with MaxIdleConnsPerHost = max_keepalive_connections, 32 callers
+// against the default 20 do: TestDefaultConfigSteadyLoadDoesNotChurn). This
+// trim is what makes max_keepalive_connections the number of idle
+// connections kept once a burst is over: within seconds, rather than after
+// keepalive_expiry (TestIdleRetentionTrimsSoonAfterBurst).
+func (p *pool) trimIdle(keep, slots int) {
+	p.demand = append(p.demand, p.peak.Swap(p.inflight.Load()))
+	if len(p.demand) > slots {
+		p.demand = p.demand[len(p.demand)-slots:]
+	}
+	allowed := int64(keep)
+	for _, n := range p.demand {
+		allowed = max(allowed, n)
+	}
+	var idle []*conn
+	for _, c := range p.conns.list() {
+		if c.inUse.Load() == 0 {
+			idle = append(idle, c)
+		}
+	}
+	excess := int64(len(idle)) - allowed
+	if excess <= 0 {
+		return
+	}
+	slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
+	for _, c := range idle[:excess] {
+		if c.claim() {
+			c.closeWith(closeTrim)
+		}
+	}
+}
+
+// retireIdle closes the idle connections past max_connection_age. A
+// connection is claimed by moving inUse from 0 to a large negative value, so
+// an attempt that picks it at the same moment sees it closed before writing
+// and net/http retries that attempt on another connection.
+func (p *pool) retireIdle(now time.Time) {
+	ns := now.UnixNano()
+	for _, c := range p.conns.list() {
+		if c.retireAt != 0 && ns >= c.retireAt && c.claim() {
+			c.closeWith(closeMaxAge)
+		}
+	}
+}
+
+// closeAll closes every open connection, idle or not.
+func (p *pool) closeAll(reason closeReason) {
+	for _, c := range p.conns.list() {
+		c.closeWith(reason)
+	}
+}
+
+// stats is p's part of a Stats snapshot.
+func (p *pool) stats(now time.Time) HostStats {
+	s := HostStats{
+		Protocol:         protoNames[p.proto.Load()],
+		Dialing:          p.dialing.Load(),
+		InFlight:         p.inflight.Load(),
+		Created:          p.conns.created.Load(),
+		Reused:           p.reused.Load(), // before requests: see putConn
+		Requests:         p.requests.Load(),
+		PeakInFlight:     p.peakEver.Load(),
+		DialTime:         time.Duration(p.dialNanos.Load()),
+		TLSHandshakes:    p.tlsHandshakes.Load(),
+		TLSHandshakeTime: time.Duration(p.tlsNanos.Load()),
+	}
+	p.gate.stats(&s)
+	for k := range dialKinds {
+		*s.DialFailures.field(k) = p.dialFail[k].Load()
+	}
+	if ep := p.ep.Load(); ep != nil {
+		s.HostName = p.name
+		s.EndpointState = ep.state(now)
+		s.Ejections = ep.ejections.Load()
+	}
+	s.Open, s.InUse = p.conns.counts()
+	s.Idle = s.Open - s.InUse
+	s.Closed, s.ClosedBy = p.conns.closedBy()
+	for i := range p.failures {
+		if n := p.failures[i].Load(); n > 0 {
+			if s.FailuresByKind == nil {
+				s.FailuresByKind = make(map[string]int64)
+			}
+			s.FailuresByKind[errorKinds[i]] = n
+			s.Failures += n
+		}
+	}
+	if d, src := p.idle.get(); d > 0 {
+		s.LearnedIdleTimeout, s.LearnedIdleTimeoutFrom = d, src
+	}
+	return s
+}
+
+// connSet is a pool's open connections, and how many it opened and closed.
+type connSet struct {
+	mu      sync.Mutex
+	m       map[*conn]struct{} // guarded by mu
+	open    atomic.Int64
+	created atomic.Int64
+	closed  [closeReasons]atomic.Int64
+}
+
+func (s *connSet) add(c *conn) {
+	s.mu.Lock()
+	s.m[c] = struct{}{}
+	s.mu.Unlock()
+	s.open.Add(1)
+	s.created.Add(1)
+}
+
+func (s *connSet) remove(c *conn, r closeReason) {
+	s.mu.Lock()
+	delete(s.m, c)
+	s.mu.Unlock()
+	s.open.Add(-1)
+	s.closed[r].Add(1)
+}
+
+// list returns the open connections.
+func (s *connSet) list() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*conn, 0, len(s.m))
+	for c := range s.m {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// counts returns how many connections are open, and of those in use.
+func (s *connSet) counts() (open, inUse int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.m {
+		open++
+		if c.inUse.Load() > 0 { // retired connections hold a negative count
+			inUse++
+		}
+	}
+	return open, inUse
+}
+
+// closedBy returns how many closed, in all and by reason.
+func (s *connSet) closedBy() (total int64, by CloseReasons) {
+	for r := closeUnknown; r < closeReasons; r++ {
+		n := s.closed[r].Load()
+		total += n
+		*by.field(r) += n
+	}
+	return total, by
+}
+
+// storeMax raises v to n if n is larger.
+func storeMax(v *atomic.Int64, n int64) {
+	for p := v.Load(); n > p && !v.CompareAndSwap(p, n); p = v.Load() {
+	}
+}
