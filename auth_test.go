@@ -320,7 +320,7 @@ func TestTLSMinimumVersion12(t *testing.T) {
 	conn.Close()
 
 	cfg := DefaultConfig()
-	cfg.MaxRetries = 0 // a handshake failure is retried like a refused dial
+	cfg.MaxRetries = -1 // a handshake failure is retried like a refused dial
 	c := authClient(t, cfg, WithTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS10}))
 	resp, err := c.HTTPClient().Get(srv.URL)
 	if err == nil {

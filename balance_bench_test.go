@@ -17,7 +17,7 @@ import (
 func BenchmarkBalancedPost(b *testing.B) {
 	f := startFleet(b, 3, refserver.Options{})
 	cfg := DefaultConfig()
-	cfg.EnableHTTP2 = false
+	cfg.DisableHTTP2 = true
 	for _, tc := range []struct {
 		name string
 		ips  []string

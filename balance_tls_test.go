@@ -92,7 +92,7 @@ func TestBalanceTLSVerifiesTheName(t *testing.T) {
 				srvs = append(srvs, srv)
 			}
 			cfg := quietConfig()
-			cfg.EnableHTTP2 = h2
+			cfg.DisableHTTP2 = !h2
 			c, err := New(cfg, WithTLSConfig(&tls.Config{RootCAs: roots}),
 				WithResolver(StaticResolver(map[string][]string{fleetName: {"127.0.0.1", "127.0.0.2"}})))
 			if err != nil {

@@ -85,7 +85,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	c.budget = budget{percent: cfg.RetryBudgetPercent, perSecond: cfg.RetryBudgetMinPerSecond, start: c.now()}
+	c.budget = budget{percent: max(cfg.RetryBudgetPercent, 0), perSecond: max(cfg.RetryBudgetMinPerSecond, 0), start: c.now()}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -121,8 +121,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		maxAge:      cfg.MaxConnectionAge,
 		maxConns:    cfg.MaxConnections,
 		poolTimeout: cfg.PoolTimeout,
-		learnIdle:   cfg.LearnIdleTimeout,
-		http2:       cfg.EnableHTTP2 || cfg.H2C,
+		learnIdle:   !cfg.DisableIdleLearning,
+		http2:       !cfg.DisableHTTP2 || cfg.H2C,
 		h2c:         cfg.H2C,
 	}}
 	c.dialer = &dialer{
@@ -158,7 +158,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 func newTransport(cfg Config, d *dialer) *http.Transport {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
-	protos.SetHTTP2(cfg.EnableHTTP2)
+	protos.SetHTTP2(!cfg.DisableHTTP2)
 	if cfg.H2C {
 		// Prior knowledge: with HTTP1 also set, net/http would use
 		// HTTP/1.1 for http:// URLs.

@@ -28,7 +28,7 @@ func TestSequentialPostsUseOneConnection(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server})
 			cfg := DefaultConfig()
-			cfg.EnableHTTP2 = p.http2
+			cfg.DisableHTTP2 = !p.http2
 			c := newClient(t, srv, cfg)
 			for i := range 1000 {
 				if err := post(c, srv.URL()+"/answer"); err != nil {
@@ -59,7 +59,7 @@ func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server, Delay: 10 * time.Millisecond})
 			cfg := DefaultConfig()
 			cfg.MaxKeepaliveConnections = callers
-			cfg.EnableHTTP2 = false
+			cfg.DisableHTTP2 = true
 			c := newClient(t, srv, cfg)
 			url := srv.URL() + "/answer"
 			if _, _, other, err := countErrs(parallel(callers, func(int) error { return post(c, url) }), nil); other > 0 {
@@ -113,7 +113,7 @@ func TestMaxConnectionsAndPoolTimeout(t *testing.T) {
 			cfg.MaxKeepaliveConnections = limit
 			cfg.MaxConnections = limit
 			cfg.PoolTimeout = 200 * time.Millisecond
-			cfg.EnableHTTP2 = false
+			cfg.DisableHTTP2 = true
 			c := newClient(t, srv, cfg)
 
 			durations := make([]time.Duration, callers)

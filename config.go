@@ -11,22 +11,25 @@ import (
 	"time"
 )
 
-// Config tunes a Client. Start from DefaultConfig, or write a literal: in a
-// literal, every zero field means its default, written in the field's doc,
-// so warmpool.Config{MaxConnections: 50} keeps HTTP/2, retries and the retry
-// budget on. For the six fields whose zero is also a setting of its own
-// (EnableHTTP2, MaxRetries, RetryBudgetPercent, RetryBudgetMinPerSecond,
-// ResolveInterval, MaxEjectedPercent), a
-// zero turns the feature off only in a Config that came from DefaultConfig,
-// LoadConfig, ParseConfig or Client.Config, or a copy of one: start from
-// DefaultConfig() and set the field to false or 0.
+// Config tunes a Client.
+//
+// The rule: a zero field means its default, written in the field's doc,
+// however the Config was made (a literal, json.Unmarshal, DefaultConfig,
+// LoadConfig), so warmpool.Config{MaxConnections: 50} keeps HTTP/2, retries
+// and the retry budget on. A feature that is on by default is turned off
+// explicitly, as net.Dialer.KeepAlive is: DisableHTTP2 and
+// DisableIdleLearning, or a negative MaxRetries, RetryBudgetPercent,
+// RetryBudgetMinPerSecond, ResolveInterval or MaxEjectedPercent.
 //
 // LoadConfig reads the same settings from the http_client block of a YAML file
 // and from WARMPOOL_<KEY> environment variables, such as
 // WARMPOOL_MAX_CONNECTIONS; each field names its key. Durations are seconds
-// (30, 0.5) or Go durations ("30s", "200ms"). There, a zero is an error for a
-// field whose zero would mean its default, as it would be silently replaced;
-// enable_http2: false and max_retries: 0 turn those features off.
+// (30, 0.5) or Go durations ("30s", "200ms"). There the keys keep their
+// plain meanings: enable_http2: false and learn_idle_timeout: false turn
+// those off, and a 0 for max_retries, retry_budget_percent,
+// retry_budget_min_per_second, resolve_interval or max_ejected_percent turns
+// that feature off (it is stored as -1); a 0 for any other key whose zero
+// would mean its default is an error, as it would be silently replaced.
 type Config struct {
 	// MaxKeepaliveConnections is how many idle connections per host stay warm
 	// when demand falls. Retention follows demand: as many connections as
@@ -61,17 +64,17 @@ type Config struct {
 	// net/http would wait without bound. Key pool_timeout. Zero means the
 	// default, 5s.
 	PoolTimeout time.Duration
-	// EnableHTTP2 negotiates HTTP/2 over TLS by ALPN, falling back to HTTP/1.1
-	// (http.Transport.Protocols). Key enable_http2. The default is true. In a
-	// literal, false means the default, true; to turn HTTP/2 off, start from
-	// DefaultConfig() and set it to false.
-	EnableHTTP2 bool
+	// DisableHTTP2 turns off HTTP/2 over TLS. By default the client
+	// negotiates HTTP/2 by ALPN, falling back to HTTP/1.1
+	// (http.Transport.Protocols). Key enable_http2 (true by default; false
+	// sets DisableHTTP2).
+	DisableHTTP2 bool
 	// H2C speaks HTTP/2 without TLS, by prior knowledge, to http:// targets
 	// (http.Protocols.SetUnencryptedHTTP2). Key h2c. Zero means off.
 	H2C bool
 	// MaxRetries is how many times a failed attempt may be retried. Key
-	// max_retries. The default is 3. In a literal, zero means the default, 3;
-	// to turn retries off, start from DefaultConfig() and set it to 0.
+	// max_retries. Zero means the default, 3; negative means no retries
+	// (max_retries: 0).
 	MaxRetries int
 	// RetryBackoffFactor, in seconds, scales the backoff between retries:
 	// retry n waits about RetryBackoffFactor × 2^(n−1) s, with jitter, at most
@@ -80,16 +83,15 @@ type Config struct {
 	// RetryMaxBackoff caps one backoff wait. Key retry_max_backoff. Zero means
 	// the default, 10s.
 	RetryMaxBackoff time.Duration
-	// RetryBudgetPercent, from 0 to 100, caps retries as a share of recent
+	// RetryBudgetPercent, up to 100, caps retries as a share of recent
 	// requests, so retries cannot multiply the load on a failing backend. Key
-	// retry_budget_percent. The default is 20. In a literal, zero means the
-	// default, 20; to allow only RetryBudgetMinPerSecond, start from
-	// DefaultConfig() and set it to 0.
+	// retry_budget_percent. Zero means the default, 20; negative means none
+	// beyond RetryBudgetMinPerSecond (retry_budget_percent: 0).
 	RetryBudgetPercent float64
 	// RetryBudgetMinPerSecond is the rate of retries the budget always allows,
-	// so a quiet client can still retry. Key retry_budget_min_per_second. The
-	// default is 10. In a literal, zero means the default, 10; to allow only
-	// RetryBudgetPercent, start from DefaultConfig() and set it to 0.
+	// so a quiet client can still retry. Key retry_budget_min_per_second. Zero
+	// means the default, 10; negative means none beyond RetryBudgetPercent
+	// (retry_budget_min_per_second: 0).
 	RetryBudgetMinPerSecond float64
 	// MaxConnectionAge retires a connection this old instead of reusing it, so
 	// traffic rebalances after DNS or load balancer changes; net/http has no
@@ -106,16 +108,15 @@ type Config struct {
 	// host that is not loopback, where anyone on the path can read it. Key
 	// allow_insecure_token. Zero means off: such a request fails.
 	AllowInsecureToken bool
-	// LearnIdleTimeout makes the client learn each server's idle timeout,
-	// from a "Keep-Alive: timeout=N" answer header or from the idle time of
-	// a connection the server closed, and close idle connections a margin
-	// (10 % or 250 ms, whichever is larger) before it, so that no request is
-	// sent on a connection as the server closes it. KeepaliveExpiry stays
-	// the upper bound. See HostStats.LearnedIdleTimeout. Key
-	// learn_idle_timeout. The default is true. In a literal, false means the
-	// default, true; to turn it off, start from DefaultConfig() and set it to
-	// false.
-	LearnIdleTimeout bool
+	// DisableIdleLearning turns off learning each server's idle timeout. By
+	// default the client learns it, from a "Keep-Alive: timeout=N" answer
+	// header or from the idle time of a connection the server closed, and
+	// closes idle connections a margin (10 % or 250 ms, whichever is larger)
+	// before it, so that no request is sent on a connection as the server
+	// closes it. KeepaliveExpiry stays the upper bound. See
+	// HostStats.LearnedIdleTimeout. Key learn_idle_timeout (true by default;
+	// false sets DisableIdleLearning).
+	DisableIdleLearning bool
 	// Headers are sent on every request that does not set the header
 	// itself, such as {"User-Agent": "my-svc/1.2", "X-Team": "search"}.
 	// Names are case-insensitive: LoadConfig stores them canonicalised
@@ -132,10 +133,9 @@ type Config struct {
 	// ResolveInterval is how often a host name in a request URL is resolved
 	// again to its set of endpoints (every A/AAAA address, same port); it is
 	// also resolved at once after a dial failure. A failed resolution keeps
-	// the last good set. Key resolve_interval. The default is 30s. In a
-	// literal, zero means the default, 30s; to resolve only after a dial
-	// failure or when every endpoint is ejected, start from DefaultConfig()
-	// and set it to 0.
+	// the last good set. Key resolve_interval. Zero means the default, 30s;
+	// negative means only after a dial failure or when every endpoint is
+	// ejected (resolve_interval: 0).
 	ResolveInterval time.Duration
 	// Balancer picks the endpoint of a host name with several addresses for
 	// each attempt: "p2c" (power of two choices on requests in flight, ties
@@ -157,10 +157,9 @@ type Config struct {
 	// default, 30s.
 	EjectDuration time.Duration
 	// MaxEjectedPercent, from 0 to 100, caps the share of a host name's
-	// endpoints ejected at once (at least one when it is above 0). Key
-	// max_ejected_percent. The default is 50. In a literal, zero means the
-	// default, 50; to turn ejection off, start from DefaultConfig() and set
-	// it to 0.
+	// endpoints ejected at once (at least one). Key max_ejected_percent. Zero
+	// means the default, 50; negative turns ejection off
+	// (max_ejected_percent: 0).
 	MaxEjectedPercent float64
 
 	// Auth selects the bearer token source, from the auth block (a sibling
@@ -169,44 +168,20 @@ type Config struct {
 	// WithTokenSourceFor option is given; such an option takes precedence.
 	// Zero means no token, with RefreshBefore and Timeout at their defaults.
 	Auth AuthConfig
-
-	// filled is set by DefaultConfig, LoadConfig, ParseConfig and
-	// withDefaults (so by New, for Client.Config): the zero of EnableHTTP2,
-	// MaxRetries, RetryBudgetPercent, RetryBudgetMinPerSecond or
-	// LearnIdleTimeout is then a choice, not a field left out of a literal.
-	filled bool
 }
 
 // DefaultConfig returns the defaults with every field filled in: what
 // LoadConfig returns for an empty file and environment, and what a literal
-// Config{} stands for. In the result, a zero set later is a choice: false
-// for EnableHTTP2 turns HTTP/2 off, 0 for MaxRetries turns retries off.
-func DefaultConfig() Config { return baseConfig().withDefaults() }
+// Config{} stands for.
+func DefaultConfig() Config { return Config{}.withDefaults() }
 
-// baseConfig holds the defaults of the fields whose zero is a valid setting,
-// marked as filled; withDefaults supplies the others. The loader starts from
-// it rather than from DefaultConfig, so that the default of
-// MaxKeepaliveConnections can follow a max_connections the file sets.
-func baseConfig() Config {
-	return Config{EnableHTTP2: true, MaxRetries: 3, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 10,
-		LearnIdleTimeout: true, ResolveInterval: 30 * time.Second, MaxEjectedPercent: 50, filled: true}
-}
-
-// withDefaults replaces each zero that means a default with that default, and
-// marks the result as filled. In a Config not yet filled (a literal), that
-// includes the zero of the fields where zero is also a setting.
+// withDefaults replaces each zero field with its default.
 func (c Config) withDefaults() Config {
-	if !c.filled {
-		b := baseConfig()
-		c.EnableHTTP2 = true // false is the zero: a literal cannot have chosen it
-		c.LearnIdleTimeout = true
-		orDefault(&c.MaxRetries, b.MaxRetries)
-		orDefault(&c.RetryBudgetPercent, b.RetryBudgetPercent)
-		orDefault(&c.RetryBudgetMinPerSecond, b.RetryBudgetMinPerSecond)
-		orDefault(&c.ResolveInterval, b.ResolveInterval)
-		orDefault(&c.MaxEjectedPercent, b.MaxEjectedPercent)
-		c.filled = true
-	}
+	orDefault(&c.MaxRetries, 3)
+	orDefault(&c.RetryBudgetPercent, 20)
+	orDefault(&c.RetryBudgetMinPerSecond, 10)
+	orDefault(&c.ResolveInterval, 30*time.Second)
+	orDefault(&c.MaxEjectedPercent, 50)
 	orDefault(&c.MaxConnections, 100)
 	keep := 20
 	if c.MaxConnections > 0 {

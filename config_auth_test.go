@@ -80,7 +80,7 @@ func TestParseConfigAuthErrors(t *testing.T) {
 
 // loadAuth loads yaml and then env, as LoadConfig does.
 func loadAuth(yaml string, env map[string]string) (Config, error) {
-	l := newConfigLoader(baseConfig())
+	l := newConfigLoader(Config{})
 	l.yaml([]byte(yaml), "c.yaml")
 	l.env(env)
 	return l.result()

@@ -22,11 +22,11 @@ func TestApplyEnv(t *testing.T) {
 		{"count", map[string]string{"WARMPOOL_MAX_CONNECTIONS": "50"}, func(c *Config) { c.MaxConnections = 50 }},
 		{"seconds", map[string]string{"WARMPOOL_KEEPALIVE_EXPIRY": "45"}, func(c *Config) { c.KeepaliveExpiry = 45 * time.Second }},
 		{"Go duration", map[string]string{"WARMPOOL_KEEPALIVE_EXPIRY": "45s"}, func(c *Config) { c.KeepaliveExpiry = 45 * time.Second }},
-		{"bool", map[string]string{"WARMPOOL_ENABLE_HTTP2": "false"}, func(c *Config) { c.EnableHTTP2 = false }},
+		{"bool", map[string]string{"WARMPOOL_ENABLE_HTTP2": "false"}, func(c *Config) { c.DisableHTTP2 = true }},
 		{"bool in ParseBool form", map[string]string{"WARMPOOL_H2C": "1"}, func(c *Config) { c.H2C = true }},
 		{"float", map[string]string{"WARMPOOL_RETRY_BUDGET_PERCENT": "2.5"}, func(c *Config) { c.RetryBudgetPercent = 2.5 }},
 		{"int64", map[string]string{"WARMPOOL_MAX_RESPONSE_BYTES": "1048576"}, func(c *Config) { c.MaxResponseBytes = 1 << 20 }},
-		{"zero where zero is a setting", map[string]string{"WARMPOOL_MAX_RETRIES": "0"}, func(c *Config) { c.MaxRetries = 0 }},
+		{"zero where zero is a setting", map[string]string{"WARMPOOL_MAX_RETRIES": "0"}, func(c *Config) { c.MaxRetries = -1 }},
 		{"empty counts as unset", map[string]string{"WARMPOOL_MAX_CONNECTIONS": ""}, nil},
 		{
 			"several",
@@ -114,7 +114,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := DefaultConfig()
-		want.MaxConnections, want.MaxKeepaliveConnections, want.EnableHTTP2, want.KeepaliveExpiry = 50, 10, false, 45*time.Second
+		want.MaxConnections, want.MaxKeepaliveConnections, want.DisableHTTP2, want.KeepaliveExpiry = 50, 10, true, 45*time.Second
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %+v, want %+v", got, want)
 		}
@@ -126,7 +126,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := DefaultConfig()
-		want.MaxRetries = 0
+		want.MaxRetries = -1
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %+v, want %+v", got, want)
 		}

@@ -25,7 +25,7 @@ func TestConfigLiteralKeepsHTTP2(t *testing.T) {
 	pool.AddCert(srv.Certificate())
 
 	http1 := warmpool.DefaultConfig()
-	http1.EnableHTTP2 = false
+	http1.DisableHTTP2 = true
 	tests := []struct {
 		name      string
 		cfg       func(*warmpool.Client) warmpool.Config // from a client already made with the literal
@@ -60,8 +60,8 @@ func TestConfigLiteralKeepsHTTP2(t *testing.T) {
 			if resp.ProtoMajor != tt.wantMajor {
 				t.Errorf("got %s (server saw %s), want HTTP/%d", resp.Proto, body, tt.wantMajor)
 			}
-			if got := c.Config().EnableHTTP2; got != (tt.wantMajor == 2) {
-				t.Errorf("got Config().EnableHTTP2 %v, want %v", got, tt.wantMajor == 2)
+			if got := !c.Config().DisableHTTP2; got != (tt.wantMajor == 2) {
+				t.Errorf("got HTTP/2 on (Config().DisableHTTP2 false) %v, want %v", got, tt.wantMajor == 2)
 			}
 		})
 	}

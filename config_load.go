@@ -31,7 +31,7 @@ import (
 // joins them (errors.Join), one a line, sorted by line, the environment's
 // last. errors.As finds the first; one mistake is returned as it is.
 func LoadConfig(path string) (Config, error) {
-	l := newConfigLoader(baseConfig())
+	l := newConfigLoader(Config{})
 	hasBlock := false
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -52,7 +52,7 @@ func LoadConfig(path string) (Config, error) {
 // environment and without the log line. source names the data in errors,
 // usually its file name.
 func ParseConfig(data []byte, source string) (Config, error) {
-	l := newConfigLoader(baseConfig())
+	l := newConfigLoader(Config{})
 	l.yaml(data, source)
 	return l.result()
 }

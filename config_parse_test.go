@@ -87,7 +87,14 @@ func TestParseConfig(t *testing.T) {
 					ConnectionTimeout:       2 * time.Second,
 					RequestTimeout:          3500 * time.Millisecond,
 					PoolTimeout:             250 * time.Millisecond,
+					DisableHTTP2:            true,
 					H2C:                     true,
+					MaxRetries:              -1,
+					RetryBudgetPercent:      -1,
+					RetryBudgetMinPerSecond: -1,
+					DisableIdleLearning:     true,
+					ResolveInterval:         -1,
+					MaxEjectedPercent:       -1,
 					RetryBackoffFactor:      0.1,
 					RetryMaxBackoff:         time.Minute,
 					MaxConnectionAge:        5 * time.Minute,
@@ -99,7 +106,6 @@ func TestParseConfig(t *testing.T) {
 					EjectAfterFailures:      3,
 					EjectDuration:           time.Minute,
 					Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
-					filled:                  true,
 				}
 			},
 		},
@@ -126,7 +132,7 @@ func TestParseConfig(t *testing.T) {
 		{
 			name: "flow mapping",
 			yaml: "http_client: {max_retries: 5, enable_http2: false}\n",
-			want: func(c *Config) { c.MaxRetries, c.EnableHTTP2 = 5, false },
+			want: func(c *Config) { c.MaxRetries, c.DisableHTTP2 = 5, true },
 		},
 	}
 	for _, tt := range tests {

@@ -57,29 +57,33 @@ var settings = []setting{
 	durationSetting("connection_timeout", 1, func(c *Config) *time.Duration { return &c.ConnectionTimeout }),
 	durationSetting("request_timeout", 1, func(c *Config) *time.Duration { return &c.RequestTimeout }),
 	durationSetting("pool_timeout", 1, func(c *Config) *time.Duration { return &c.PoolTimeout }),
-	boolSetting("enable_http2", func(c *Config) *bool { return &c.EnableHTTP2 }),
+	notSetting("enable_http2", func(c *Config) *bool { return &c.DisableHTTP2 }),
 	boolSetting("h2c", func(c *Config) *bool { return &c.H2C }),
-	intSetting("max_retries", 0, func(c *Config) *int { return &c.MaxRetries }),
+	offSetting(intSetting("max_retries", 0, func(c *Config) *int { return &c.MaxRetries }), func(c *Config) *int { return &c.MaxRetries }),
 	floatSetting("retry_backoff_factor", "must be a number of seconds > 0",
 		func(v float64) bool { return v > 0 }, func(c *Config) *float64 { return &c.RetryBackoffFactor }),
 	durationSetting("retry_max_backoff", 1, func(c *Config) *time.Duration { return &c.RetryMaxBackoff }),
-	floatSetting("retry_budget_percent", "must be a number from 0 to 100",
+	offSetting(floatSetting("retry_budget_percent", "must be a number from 0 to 100",
 		func(v float64) bool { return v >= 0 && v <= 100 }, func(c *Config) *float64 { return &c.RetryBudgetPercent }),
-	floatSetting("retry_budget_min_per_second", "must be a number ≥ 0",
+		func(c *Config) *float64 { return &c.RetryBudgetPercent }),
+	offSetting(floatSetting("retry_budget_min_per_second", "must be a number ≥ 0",
 		func(v float64) bool { return v >= 0 }, func(c *Config) *float64 { return &c.RetryBudgetMinPerSecond }),
+		func(c *Config) *float64 { return &c.RetryBudgetMinPerSecond }),
 	durationSetting("max_connection_age", 0, func(c *Config) *time.Duration { return &c.MaxConnectionAge }),
 	intSetting("max_response_bytes", int64(1), func(c *Config) *int64 { return &c.MaxResponseBytes }),
 	durationSetting("stats_log_interval", 0, func(c *Config) *time.Duration { return &c.StatsLogInterval }),
 	boolSetting("allow_insecure_token", func(c *Config) *bool { return &c.AllowInsecureToken }),
-	boolSetting("learn_idle_timeout", func(c *Config) *bool { return &c.LearnIdleTimeout }),
+	notSetting("learn_idle_timeout", func(c *Config) *bool { return &c.DisableIdleLearning }),
 	headersSetting("headers", func(c *Config) *map[string]string { return &c.Headers }),
-	durationSetting("resolve_interval", 0, func(c *Config) *time.Duration { return &c.ResolveInterval }),
+	offSetting(durationSetting("resolve_interval", 0, func(c *Config) *time.Duration { return &c.ResolveInterval }),
+		func(c *Config) *time.Duration { return &c.ResolveInterval }),
 	enumSetting("balancer", balancerNames, func(c *Config) *string { return &c.Balancer }),
 	durationSetting("slow_start", 0, func(c *Config) *time.Duration { return &c.SlowStart }),
 	intSetting("eject_after_failures", 1, func(c *Config) *int { return &c.EjectAfterFailures }),
 	durationSetting("eject_duration", 1, func(c *Config) *time.Duration { return &c.EjectDuration }),
-	floatSetting("max_ejected_percent", "must be a number from 0 to 100",
+	offSetting(floatSetting("max_ejected_percent", "must be a number from 0 to 100",
 		func(v float64) bool { return v >= 0 && v <= 100 }, func(c *Config) *float64 { return &c.MaxEjectedPercent }),
+		func(c *Config) *float64 { return &c.MaxEjectedPercent }),
 }
 
 // authSettings are the keys of the auth block. AuthConfig.validate checks
@@ -197,6 +201,46 @@ func floatSetting(key, allowed string, ok func(float64) bool, p func(*Config) *f
 
 func boolSetting(key string, p func(*Config) *bool) setting {
 	return newSetting(key, "must be true or false", strconv.ParseBool, func(bool) bool { return true }, p)
+}
+
+// notSetting is a key whose true is the field's false: enable_http2 for
+// DisableHTTP2, so that a zero Config keeps the feature on.
+func notSetting(key string, p func(*Config) *bool) setting {
+	f := boolSetting(key, p)
+	parse := f.parse
+	f.parse = func(c *Config, s string) bool {
+		if !parse(c, s) {
+			return false
+		}
+		*p(c) = !*p(c)
+		return true
+	}
+	f.check = func(c *Config) (string, bool) { return strconv.FormatBool(!*p(c)), true }
+	return f
+}
+
+// offSetting is f for a field whose zero means its default and whose
+// negative turns the feature off: in YAML and the environment, where 0
+// keeps its plain meaning (max_retries: 0), 0 is stored as -1, and a
+// negative value is shown as 0.
+func offSetting[T int | float64 | time.Duration](f setting, p func(*Config) *T) setting {
+	parse, check := f.parse, f.check
+	f.parse = func(c *Config, s string) bool {
+		if !parse(c, s) {
+			return false
+		}
+		if *p(c) == 0 {
+			*p(c) = -1
+		}
+		return true
+	}
+	f.check = func(c *Config) (string, bool) {
+		if *p(c) < 0 {
+			return "0", true
+		}
+		return check(c)
+	}
+	return f
 }
 
 var errConfigDuration = errors.New("not a duration ≥ 0")

@@ -1,10 +1,12 @@
 package warmpool
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,21 +49,18 @@ func TestDefaultConfig(t *testing.T) {
 		ConnectionTimeout:       10 * time.Second,
 		RequestTimeout:          30 * time.Second,
 		PoolTimeout:             5 * time.Second,
-		EnableHTTP2:             true,
 		MaxRetries:              3,
 		RetryBackoffFactor:      0.5,
 		RetryMaxBackoff:         10 * time.Second,
 		RetryBudgetPercent:      20,
 		RetryBudgetMinPerSecond: 10,
 		MaxResponseBytes:        10485760,
-		LearnIdleTimeout:        true,
 		ResolveInterval:         30 * time.Second,
 		Balancer:                "p2c",
 		EjectAfterFailures:      5,
 		EjectDuration:           30 * time.Second,
 		MaxEjectedPercent:       50,
 		Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
-		filled:                  true,
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -136,7 +135,6 @@ func TestValidate(t *testing.T) {
 		{"keepalive above default max", Config{MaxKeepaliveConnections: 150}, "http_client.max_keepalive_connections", `= "150": must be ≤ max_connections (100)`},
 		{"negative keepalive", Config{MaxKeepaliveConnections: -1}, "http_client.max_keepalive_connections", `"-1"`},
 		{"negative max_connections", Config{MaxConnections: -1}, "http_client.max_connections", `"-1"`},
-		{"negative retries", Config{MaxRetries: -1}, "http_client.max_retries", "must be an integer ≥ 0"},
 		{"negative keepalive_expiry", Config{KeepaliveExpiry: -time.Second}, "http_client.keepalive_expiry", `"-1s"`},
 		{"negative connection_timeout", Config{ConnectionTimeout: -1}, "http_client.connection_timeout", `"-1ns"`},
 		{"negative request_timeout", Config{RequestTimeout: -1}, "http_client.request_timeout", "must be a duration"},
@@ -150,9 +148,7 @@ func TestValidate(t *testing.T) {
 		{"NaN backoff factor", Config{RetryBackoffFactor: math.NaN()}, "http_client.retry_backoff_factor", `"NaN"`},
 		{"infinite backoff factor", Config{RetryBackoffFactor: math.Inf(1)}, "http_client.retry_backoff_factor", `"+Inf"`},
 		{"budget above 100", Config{RetryBudgetPercent: 100.5}, "http_client.retry_budget_percent", "from 0 to 100"},
-		{"negative budget", Config{RetryBudgetPercent: -1}, "http_client.retry_budget_percent", "from 0 to 100"},
 		{"NaN budget", Config{RetryBudgetPercent: math.NaN()}, "http_client.retry_budget_percent", "from 0 to 100"},
-		{"negative budget floor", Config{RetryBudgetMinPerSecond: -1}, "http_client.retry_budget_min_per_second", "must be a number ≥ 0"},
 		{"infinite budget floor", Config{RetryBudgetMinPerSecond: math.Inf(1)}, "http_client.retry_budget_min_per_second", "must be a number ≥ 0"},
 		{"negative max_response_bytes", Config{MaxResponseBytes: -1}, "http_client.max_response_bytes", `"-1"`},
 	}
@@ -183,18 +179,13 @@ func TestWithDefaults(t *testing.T) {
 
 	set := Config{
 		MaxKeepaliveConnections: 1, MaxConnections: 2, KeepaliveExpiry: 3, ConnectionTimeout: 4, RequestTimeout: 5,
-		PoolTimeout: 6, EnableHTTP2: true, H2C: true, MaxRetries: 7, RetryBackoffFactor: 8, RetryMaxBackoff: 9,
+		PoolTimeout: 6, DisableHTTP2: true, H2C: true, MaxRetries: 7, RetryBackoffFactor: 8, RetryMaxBackoff: 9,
 		RetryBudgetPercent: 10, RetryBudgetMinPerSecond: 11, MaxConnectionAge: 12, MaxResponseBytes: 13,
-		StatsLogInterval: 14, AllowInsecureToken: true, LearnIdleTimeout: true, ResolveInterval: 17, Balancer: "first", SlowStart: 18,
+		StatsLogInterval: 14, AllowInsecureToken: true, DisableIdleLearning: true, ResolveInterval: 17, Balancer: "first", SlowStart: 18,
 		EjectAfterFailures: 19, EjectDuration: 20, MaxEjectedPercent: 21, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
 	}
-	want := set
-	want.filled = true
-	if got := set.withDefaults(); !reflect.DeepEqual(got, want) {
-		t.Errorf("all set: got %+v, want it unchanged but filled", got)
-	}
-	if got := want.withDefaults(); !reflect.DeepEqual(got, want) {
-		t.Errorf("filled twice: got %+v, want %+v", got, want)
+	if got := set.withDefaults(); !reflect.DeepEqual(got, set) {
+		t.Errorf("all set: got %+v, want it unchanged", got)
 	}
 
 	if got := (Config{MaxConnections: 8}).withDefaults().MaxKeepaliveConnections; got != 8 {
@@ -205,17 +196,20 @@ func TestWithDefaults(t *testing.T) {
 	}
 }
 
-// TestZeroIsDefaultInLiteral checks the fields whose zero is also a setting:
-// left out of a literal they take their defaults; set to zero in a Config
-// that came from DefaultConfig or a file, they stay off.
-func TestZeroIsDefaultInLiteral(t *testing.T) {
-	type knobs struct {
-		http2         bool
-		retries       int
-		budgetPercent float64
-		budgetMin     float64
+// TestZeroIsDefaultEverywhere checks the rule of Config: a zero field means
+// its default however the Config was made (a literal, JSON, DefaultConfig, a
+// file), and each feature that is on by default turns off explicitly: from
+// Go (Disable… or a negative), from YAML and from the environment (false or
+// 0), all to the same effective settings.
+func TestZeroIsDefaultEverywhere(t *testing.T) {
+	fromJSON := func(js string) Config {
+		t.Helper()
+		var c Config
+		if err := json.Unmarshal([]byte(js), &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	on := knobs{true, 3, 20, 10}
 	fromFile := func(yaml string) Config {
 		t.Helper()
 		c, err := ParseConfig([]byte(yaml), "c.yaml")
@@ -224,45 +218,72 @@ func TestZeroIsDefaultInLiteral(t *testing.T) {
 		}
 		return c
 	}
-	fromDefaults := func(edit func(*Config)) Config { c := DefaultConfig(); edit(&c); return c }
-	tests := []struct {
-		name string
-		cfg  Config
-		want knobs
-	}{
-		{"empty literal", Config{}, on},
-		{"literal with MaxConnections", Config{MaxConnections: 50}, on},
-		{"literal with every knob set", Config{EnableHTTP2: true, MaxRetries: 5, RetryBudgetPercent: 50, RetryBudgetMinPerSecond: 1},
-			knobs{true, 5, 50, 1}},
-		{"literal with zero knobs", Config{EnableHTTP2: false, MaxRetries: 0, RetryBudgetPercent: 0, RetryBudgetMinPerSecond: 0}, on},
-		{"DefaultConfig", DefaultConfig(), on},
-		{"DefaultConfig, HTTP/2 off", fromDefaults(func(c *Config) { c.EnableHTTP2 = false }), knobs{false, 3, 20, 10}},
-		{"DefaultConfig, retries off", fromDefaults(func(c *Config) { c.MaxRetries = 0 }), knobs{true, 0, 20, 10}},
-		{"DefaultConfig, budget percent off", fromDefaults(func(c *Config) { c.RetryBudgetPercent = 0 }), knobs{true, 3, 0, 10}},
-		{"DefaultConfig, budget floor off", fromDefaults(func(c *Config) { c.RetryBudgetMinPerSecond = 0 }), knobs{true, 3, 20, 0}},
-		{"DefaultConfig copy, all off", func() Config {
-			c := DefaultConfig()
-			d := c
-			d.EnableHTTP2, d.MaxRetries, d.RetryBudgetPercent, d.RetryBudgetMinPerSecond = false, 0, 0, 0
-			return d
-		}(), knobs{}},
-		{"file, nothing set", fromFile("http_client:\n  max_connections: 50\n"), on},
-		{"file, all off", fromFile("http_client:\n  enable_http2: false\n  max_retries: 0\n  retry_budget_percent: 0\n  retry_budget_min_per_second: 0\n"), knobs{}},
-		{"file, then edited", func() Config { c := fromFile(""); c.MaxRetries = 0; return c }(), knobs{true, 0, 20, 10}},
+	fromEnv := func(k, v string) Config {
+		t.Helper()
+		l := newConfigLoader(Config{})
+		l.env(map[string]string{k: v})
+		c, err := l.result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := tt.cfg.withDefaults()
-			if got := (knobs{c.EnableHTTP2, c.MaxRetries, c.RetryBudgetPercent, c.RetryBudgetMinPerSecond}); got != tt.want {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-			if again := c.withDefaults(); !reflect.DeepEqual(again, c) {
-				t.Errorf("filling again changed %+v to %+v", c, again)
-			}
-			if err := tt.cfg.Validate(); err != nil {
-				t.Errorf("Validate: %v", err)
+	def := DefaultConfig()
+	for name, c := range map[string]Config{
+		"literal":         {},
+		"JSON":            fromJSON(`{"MaxConnections": 0, "MaxRetries": 0, "RetryBudgetPercent": 0}`),
+		"DefaultConfig":   DefaultConfig(),
+		"DefaultConfig 0": func() Config { c := DefaultConfig(); c.MaxRetries, c.ResolveInterval = 0, 0; return c }(),
+		"empty file":      fromFile("http_client:\n"),
+	} {
+		if got := c.withDefaults(); !reflect.DeepEqual(got, def) {
+			t.Errorf("%s: effective %+v, want DefaultConfig %+v", name, got, def)
+		}
+	}
+
+	off := []struct {
+		key, env string
+		goOff    func(*Config)
+		isOff    func(Config) bool
+	}{
+		{"enable_http2: false", "false", func(c *Config) { c.DisableHTTP2 = true }, func(c Config) bool { return c.DisableHTTP2 }},
+		{"learn_idle_timeout: false", "false", func(c *Config) { c.DisableIdleLearning = true }, func(c Config) bool { return c.DisableIdleLearning }},
+		{"max_retries: 0", "0", func(c *Config) { c.MaxRetries = -1 }, func(c Config) bool { return c.MaxRetries < 0 }},
+		{"retry_budget_percent: 0", "0", func(c *Config) { c.RetryBudgetPercent = -1 }, func(c Config) bool { return c.RetryBudgetPercent < 0 }},
+		{"retry_budget_min_per_second: 0", "0", func(c *Config) { c.RetryBudgetMinPerSecond = -1 }, func(c Config) bool { return c.RetryBudgetMinPerSecond < 0 }},
+		{"resolve_interval: 0", "0", func(c *Config) { c.ResolveInterval = -1 }, func(c Config) bool { return c.ResolveInterval < 0 }},
+		{"max_ejected_percent: 0", "0", func(c *Config) { c.MaxEjectedPercent = -1 }, func(c Config) bool { return c.MaxEjectedPercent < 0 }},
+	}
+	for _, tt := range off {
+		t.Run(tt.key, func(t *testing.T) {
+			var goCfg Config
+			tt.goOff(&goCfg)
+			key, _, _ := strings.Cut(tt.key, ":")
+			for name, c := range map[string]Config{
+				"Go":   goCfg.withDefaults(),
+				"YAML": fromFile("http_client:\n  " + tt.key + "\n"),
+				"env":  fromEnv("WARMPOOL_"+strings.ToUpper(key), tt.env),
+			} {
+				if !tt.isOff(c) {
+					t.Errorf("%s: not off in %+v", name, c)
+				}
+				if err := c.Validate(); err != nil {
+					t.Errorf("%s: Validate: %v", name, err)
+				}
+				if got := c.Settings()[key]; got != strings.TrimSpace(strings.SplitN(tt.key, ":", 2)[1]) {
+					t.Errorf("%s: Settings()[%s] = %q, want the YAML meaning", name, key, got)
+				}
 			}
 		})
+	}
+	// And off means off where it acts: no retry, no HTTP/2 offered.
+	c, err := New(Config{MaxRetries: -1, DisableHTTP2: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.tr.Protocols.HTTP2() || newRetrier(c, httptest.NewRequest("GET", "/", nil)).canRetry {
+		t.Errorf("DisableHTTP2 and MaxRetries -1: HTTP/2 %v, retries %v; want both off", c.tr.Protocols.HTTP2(), true)
 	}
 }
 
@@ -272,8 +293,9 @@ func TestSettingsTable(t *testing.T) {
 	owner := map[string]string{} // Config field name → key
 	for _, f := range settings {
 		var c Config
-		if !f.parse(&c, "7") && !f.parse(&c, "true") && !f.parse(&c, "X-Test: 7") && !f.parse(&c, "round_robin") {
-			t.Fatalf("%s: accepts none of 7, true, X-Test: 7 and round_robin", f.key)
+		if !f.parse(&c, "7") && !f.parse(&c, "true") && !f.parse(&c, "X-Test: 7") && !f.parse(&c, "round_robin") ||
+			reflect.ValueOf(c).IsZero() && !f.parse(&c, "false") {
+			t.Fatalf("%s: accepts none of 7, true, false, X-Test: 7 and round_robin", f.key)
 		}
 		v := reflect.ValueOf(c)
 		var changed []string
@@ -289,12 +311,15 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s and %s both set %s", prev, f.key, changed[0])
 		}
 		owner[changed[0]] = f.key
-		if want := strings.ReplaceAll(strings.ToLower(changed[0]), "_", ""); strings.ReplaceAll(f.key, "_", "") != want {
+		// The keys of features that are on by default name the feature,
+		// the fields its off switch.
+		inverted := map[string]string{"enable_http2": "DisableHTTP2", "learn_idle_timeout": "DisableIdleLearning"}
+		if want := strings.ReplaceAll(strings.ToLower(changed[0]), "_", ""); strings.ReplaceAll(f.key, "_", "") != want && inverted[f.key] != changed[0] {
 			t.Errorf("key %s sets field %s", f.key, changed[0])
 		}
 	}
-	if n := reflect.TypeFor[Config]().NumField() - 2; len(owner) != n { // all but Auth and filled
-		t.Errorf("got %d fields in the key table, want all %d of Config but Auth and filled", len(owner), n)
+	if n := reflect.TypeFor[Config]().NumField() - 1; len(owner) != n { // all but Auth
+		t.Errorf("got %d fields in the key table, want all %d of Config but Auth", len(owner), n)
 	}
 }
 
@@ -324,7 +349,7 @@ func TestUnknownKey(t *testing.T) {
 func TestSettingsRoundTrip(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxConnections, cfg.MaxKeepaliveConnections, cfg.KeepaliveExpiry, cfg.H2C, cfg.RetryBackoffFactor = 7, 5, 1500*time.Millisecond, true, 0.25
-	cfg.MaxConnectionAge, cfg.MaxResponseBytes, cfg.LearnIdleTimeout, cfg.MaxRetries = time.Minute, 12345, false, 0
+	cfg.MaxConnectionAge, cfg.MaxResponseBytes, cfg.DisableIdleLearning, cfg.MaxRetries = time.Minute, 12345, true, -1
 	var y strings.Builder
 	y.WriteString("http_client:\n")
 	for _, k := range slices.Sorted(maps.Keys(cfg.Settings())) {

@@ -78,8 +78,8 @@
 //	  max_ejected_percent: 50
 //	  learn_idle_timeout: true
 //
-// In a Config literal every zero field means its default; start from
-// DefaultConfig to turn HTTP/2, retries or idle-timeout learning off.
+// A zero field of a Config means its default, however the Config was made;
+// off is explicit (DisableHTTP2, MaxRetries: -1, …: see Config).
 //
 // # How pooling is measured
 //

@@ -37,7 +37,7 @@ func BenchmarkSequentialPost(b *testing.B) {
 		cfg.MaxKeepaliveConnections = 100
 		cfg.KeepaliveExpiry = 30 * time.Second
 		cfg.RequestTimeout = 30 * time.Second
-		cfg.EnableHTTP2 = false
+		cfg.DisableHTTP2 = true
 		c := newClient(b, srv, cfg)
 		benchPosts(b, c.Do, url)
 	})

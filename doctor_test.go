@@ -55,7 +55,7 @@ func TestDiagnoseProvoked(t *testing.T) {
 		{rule: "server-closed-idle", opts: refserver.Options{IdleTimeout: 20 * time.Millisecond},
 			// Learning would add its own finding (see TestDiagnoseFailureRules)
 			// once a loaded machine notices a close late enough to learn it.
-			cfg: func(c *Config) { c.LearnIdleTimeout = false },
+			cfg: func(c *Config) { c.DisableIdleLearning = true },
 			run: func(t *testing.T, c *Client, srv *refserver.Server) string {
 				// One caller: the client must see each close within the gap
 				// before its next POST, which is not retried; the gap is
@@ -97,7 +97,7 @@ func TestDiagnoseProvoked(t *testing.T) {
 			return srv.Addr()
 		}, message: "3 requests failed with ErrPoolTimeout after waiting pool_timeout (20ms)"},
 
-		{rule: "dial-failures", cfg: func(c *Config) { c.MaxRetries = 0 },
+		{rule: "dial-failures", cfg: func(c *Config) { c.MaxRetries = -1 },
 			run: func(t *testing.T, c *Client, _ *refserver.Server) string {
 				addr := closedAddr(t)
 				callEvery(t, 3, 0, true, func() error { return post(c, "http://"+addr+"/answer") })
@@ -114,7 +114,7 @@ func TestDiagnoseProvoked(t *testing.T) {
 		{rule: "retry-budget", cfg: func(c *Config) {
 			c.RetryBackoffFactor = 0.0001
 			c.RetryBudgetPercent = 10
-			c.RetryBudgetMinPerSecond = 0
+			c.RetryBudgetMinPerSecond = -1
 		}, run: func(t *testing.T, c *Client, srv *refserver.Server) string {
 			callEvery(t, 20, 0, true, func() error { return post(c, srv.URL()+"/answer?status=503") })
 			return ""
@@ -174,7 +174,7 @@ func TestDiagnoseHealthy(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server})
 			cfg := DefaultConfig()
-			cfg.EnableHTTP2 = p.http2
+			cfg.DisableHTTP2 = !p.http2
 			c := newClient(t, srv, cfg)
 			loadPosts(t, c, srv.URL()+"/answer", 16, 25)
 			if fs := Diagnose(c.Stats(), c.Config()); len(fs) > 0 {

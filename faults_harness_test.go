@@ -239,7 +239,7 @@ func faultProxy(t testing.TB, upstream string) *faultproxy.Proxy {
 // that counts come from many calls in little time.
 func faultConfig() Config {
 	cfg := DefaultConfig()
-	cfg.EnableHTTP2 = false
+	cfg.DisableHTTP2 = true
 	cfg.RetryBackoffFactor = 0.02
 	cfg.RetryMaxBackoff = 200 * time.Millisecond
 	cfg.RequestTimeout = 2 * time.Second

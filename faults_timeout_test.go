@@ -39,7 +39,7 @@ func faultBlackHole(t *testing.T) {
 		srv := startServer(t, refserver.Options{})
 		p := faultProxy(t, srv.Addr())
 		cfg := faultConfig()
-		cfg.MaxRetries = 0 // one attempt per call: its own time is measured
+		cfg.MaxRetries = -1 // one attempt per call: its own time is measured
 		cfg.RequestTimeout = 300 * time.Millisecond
 		c := newClient(t, srv, cfg)
 		url := "http://" + p.Addr() + "/healthz"
@@ -75,7 +75,7 @@ func faultBlackHole(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := faultConfig()
-		cfg.MaxRetries = 0
+		cfg.MaxRetries = -1
 		cfg.ConnectionTimeout = 300 * time.Millisecond
 		cfg.RequestTimeout = 5 * time.Second
 		c := newClient(t, srv, cfg)
@@ -97,7 +97,7 @@ func faultSlowServer(t *testing.T) {
 	srv := startServer(t, refserver.Options{})
 	p := faultProxy(t, srv.Addr())
 	cfg := faultConfig()
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	cfg.RequestTimeout = 300 * time.Millisecond
 	c := newClient(t, srv, cfg)
 	url := "http://" + p.Addr() + "/healthz"

@@ -201,7 +201,7 @@ func TestDoJSONMethods(t *testing.T) {
 	}))
 	defer ts.Close()
 	cfg := DefaultConfig()
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	c, err := New(cfg, WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func TestTokenIssuerHangs(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.RequestTimeout = timeout
 	cfg.ConnectionTimeout = timeout
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	c := newClient(t, srv, cfg, WithTokenSource(src), WithLogger(slog.New(slog.DiscardHandler)))
 
 	durs := make([]time.Duration, callers)

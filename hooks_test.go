@@ -73,7 +73,7 @@ func TestHooksCountConnectionsAndRequests(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server})
 			cfg := DefaultConfig()
-			cfg.EnableHTTP2 = p.http2
+			cfg.DisableHTTP2 = !p.http2
 			var log hookLog
 			c := newClient(t, srv, cfg, WithHooks(log.hooks()))
 			loadPosts(t, c, srv.URL()+"/answer", workers, perWorker)

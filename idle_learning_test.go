@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -150,17 +149,9 @@ func TestIdleCloseError(t *testing.T) {
 
 	t.Run("live", func(t *testing.T) {
 		// The live case needs a client that does not learn the server's
-		// idle timeout, which would prevent the race it provokes. The
-		// field is set by reflection so that this file compiles without it.
+		// idle timeout, which would prevent the race it provokes.
 		cfg := DefaultConfig()
-		f := reflect.ValueOf(&cfg).Elem().FieldByName("LearnIdleTimeout")
-		if !f.IsValid() {
-			t.Skip("Config has no LearnIdleTimeout field: learning cannot be turned off, so the idle race cannot be provoked")
-		}
-		if f.Kind() != reflect.Bool {
-			t.Fatalf("Config.LearnIdleTimeout is a %s, want a bool", f.Type())
-		}
-		f.SetBool(false)
+		cfg.DisableIdleLearning = true
 		const idle = 200 * time.Millisecond
 		srv := startServer(t, refserver.Options{IdleTimeout: idle})
 		c := newClient(t, srv, cfg, WithLogger(slog.New(slog.DiscardHandler)))

@@ -235,7 +235,7 @@ func TestLifetimeHalfOpenSettings(t *testing.T) {
 func TestLifetimeReplayedRequestHoldsItsConnection(t *testing.T) {
 	srv := startServer(t, refserver.Options{})
 	cfg := DefaultConfig()
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	cfg.MaxConnectionAge = time.Hour // the janitor itself stays out of the way
 	c := newClient(t, srv, cfg)
 	url := srv.URL() + "/answer"

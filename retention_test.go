@@ -43,7 +43,7 @@ func TestDefaultConfigSteadyLoadDoesNotChurn(t *testing.T) {
 		t.Run("workers="+itoa(workers), func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Delay: time.Millisecond})
 			cfg := DefaultConfig()
-			cfg.EnableHTTP2 = false
+			cfg.DisableHTTP2 = true
 			c := newClient(t, srv, cfg)
 			url := srv.URL() + "/answer"
 			// Warm-up: every worker's first request dials, and a dial that

@@ -92,7 +92,7 @@ func TestRetryClassify(t *testing.T) {
 // returns them, not as a test builds them.
 func TestRetryClassifyRealErrors(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	cfg.ConnectionTimeout = 200 * time.Millisecond
 
 	get := func(t *testing.T, c *Client, url string) error {

@@ -88,7 +88,7 @@ type HostStats struct {
 	// LearnedIdleTimeout is the server's idle timeout as warmpool learned
 	// it (0: none learned, or learning is off), and LearnedIdleTimeoutFrom
 	// how: "keep-alive header" or "server close". Idle connections are
-	// closed a margin before it (see Config.LearnIdleTimeout). In a total,
+	// closed a margin before it (see Config.DisableIdleLearning). In a total,
 	// the shortest over hosts.
 	LearnedIdleTimeout     time.Duration `json:"learned_idle_timeout_ns"`
 	LearnedIdleTimeoutFrom string        `json:"learned_idle_timeout_from,omitempty"`

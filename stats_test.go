@@ -164,7 +164,7 @@ func TestStatsAgreeWithServerUnderLoad(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server})
 			cfg := DefaultConfig()
-			cfg.EnableHTTP2 = p.http2
+			cfg.DisableHTTP2 = !p.http2
 			c := newClient(t, srv, cfg)
 
 			s := sampleStats(c)
@@ -215,7 +215,7 @@ func TestStatsPerHost(t *testing.T) {
 	a := startServer(t, refserver.Options{Proto: "http"})
 	b := startServer(t, refserver.Options{Proto: "tls-h1"})
 	cfg := DefaultConfig()
-	cfg.EnableHTTP2 = false
+	cfg.DisableHTTP2 = true
 	c := newClient(t, b, cfg) // trusts b's certificate; a is cleartext
 
 	s := sampleStats(c)
@@ -260,7 +260,7 @@ func TestStatsDialRefused(t *testing.T) {
 		maxRetries             int
 		wantDials, wantRetries int64
 	}{
-		{"no retries", 0, 3, 0},
+		{"no retries", -1, 3, 0},
 		{"3 retries", 3, 12, 9}, // a refused dial is retried for any method
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,7 +320,7 @@ func TestStatsCountsClientClose(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			srv := startServer(t, refserver.Options{Proto: p.server})
 			cfg := DefaultConfig()
-			cfg.EnableHTTP2 = false
+			cfg.DisableHTTP2 = true
 			c := newClient(t, srv, cfg)
 			n := openConns(t, c, srv, 4)
 			c.Close()

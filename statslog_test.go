@@ -55,7 +55,7 @@ func TestLogStatsLineAndDeltas(t *testing.T) {
 	srv := startServer(t, refserver.Options{})
 	var buf logBuffer
 	cfg := DefaultConfig()
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	c := newClient(t, srv, cfg, WithLogger(buf.logger()))
 	callEvery(t, 10, 0, false, func() error { return post(c, srv.URL()+"/answer") })
 

@@ -38,7 +38,7 @@ func tracedClient(t testing.TB, c *warmpool.Client) (*http.Client, *tracetest.In
 func TestTraceThroughHTTPClient(t *testing.T) {
 	srv := newBackend(t)
 	cfg := warmpool.DefaultConfig()
-	cfg.MaxRetries = 0
+	cfg.MaxRetries = -1
 	c := newClient(t, cfg)
 	hc, exp := tracedClient(t, c)
 

@@ -30,7 +30,7 @@ func TestRequestCollector(t *testing.T) {
 	srv := startServer(t, refserver.Options{})
 	reqs := NewRequestCollector(WithBuckets([]float64{0.001, 0.01, 60}))
 	cfg := warmpool.DefaultConfig()
-	cfg.MaxRetries = 0 // one attempt per call, so the counts are exact
+	cfg.MaxRetries = -1 // one attempt per call, so the counts are exact
 	c := newClient(t, cfg, warmpool.WithHooks(reqs.Hooks()))
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(reqs)

@@ -145,7 +145,7 @@ func benchOp(b *testing.B, srv *refserver.Server, url, mode string, h2 bool, q *
 		}, hc.CloseIdleConnections
 	}
 	cfg := warmpool.DefaultConfig()
-	cfg.EnableHTTP2 = h2
+	cfg.DisableHTTP2 = !h2
 	c, err := warmpool.New(cfg, warmpool.WithTokenSource(warmpool.StaticToken(benchToken)), warmpool.WithTLSConfig(srv.ClientTLSConfig()))
 	if err != nil {
 		b.Fatal(err)

@@ -82,9 +82,9 @@ func newBareOrPool(mode string, t *target, s Settings, tok *tokenFetcher) (clien
 		if s.Config != nil {
 			cfg = *s.Config
 		}
-		cfg.EnableHTTP2, cfg.H2C = false, false
+		cfg.DisableHTTP2, cfg.H2C = true, false
 		if mode == ModeWarmpoolH2 {
-			cfg.EnableHTTP2 = true
+			cfg.DisableHTTP2 = false
 			cfg.H2C = t.proto == ProtoH2C
 		}
 		var opts []warmpool.Option

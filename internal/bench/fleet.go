@@ -332,7 +332,7 @@ func (f *benchFleet) client(s FleetSettings, mode string) (func(*http.Request) (
 	if s.Config != nil {
 		cfg = *s.Config
 	}
-	cfg.EnableHTTP2, cfg.H2C = false, false
+	cfg.DisableHTTP2, cfg.H2C = true, false
 	// A run lasts seconds: resolve as often as a DNS TTL of FleetResolveInterval.
 	cfg.ResolveInterval = FleetResolveInterval
 	switch mode {

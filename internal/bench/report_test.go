@@ -74,7 +74,7 @@ func syntheticTokenReport(tokenMode string) *Report {
 	httpModes[1].Requests += 3
 	httpModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 40500, Reused: 40468, ReuseRate: 40468.0 / 40500, Closed: 0, Findings: []warmpool.Finding{}}
 	h1 := warmpool.DefaultConfig()
-	h1.EnableHTTP2 = false
+	h1.DisableHTTP2 = true
 	httpModes[3].HTTPClient = httpClientKeys(h1)
 
 	tlsModes := []ModeResult{
