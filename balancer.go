@@ -54,7 +54,7 @@ func (s *endpointSet) pick(eps []*endpoint, prev *endpoint) *endpoint {
 	if n == 1 {
 		return eps[0]
 	}
-	ok := func(e *endpoint) bool { return e != prev && e.ejectedUntil.Load() <= now }
+	ok := func(e *endpoint) bool { return e != prev && e.pool.circuit.available(now) }
 	var start int
 	switch s.rs.policy {
 	case pickFirst:
@@ -100,11 +100,11 @@ func (s *endpointSet) pick(eps []*endpoint, prev *endpoint) *endpoint {
 func (s *endpointSet) fallback(eps []*endpoint, prev *endpoint, now int64, start int) *endpoint {
 	n := len(eps)
 	for k := range n {
-		if e := eps[(start+k)%n]; e != prev && e.ejectedUntil.Load() <= now {
+		if e := eps[(start+k)%n]; e != prev && e.pool.circuit.available(now) {
 			return e
 		}
 	}
-	if prev != nil && prev.ejectedUntil.Load() <= now {
+	if prev != nil && prev.pool.circuit.available(now) {
 		return prev
 	}
 	s.rs.wantResolve(s)
@@ -121,7 +121,7 @@ func (s *endpointSet) lighter(a, b *endpoint, now int64) *endpoint {
 		return a
 	case lb < la:
 		return b
-	case b.pool.signals.latency() < a.pool.signals.latency():
+	case b.pool.health.latency() < a.pool.health.latency():
 		return b
 	}
 	return a

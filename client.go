@@ -39,6 +39,9 @@ type Client struct {
 	idemKeys bool
 	header   http.Header // default headers: the User-Agent and Config.Headers
 
+	hedge          *hedger // nil: hedging off
+	deadlineHeader string  // WithDeadlineHeader; "": off
+
 	timeoutErr *timeoutError
 	hooks      Hooks
 	budget     budget
@@ -81,6 +84,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		now:        o.clock,
 		rand:       jitter,
 		idemKeys:   o.idemKeys,
+		hedge:      newHedger(cfg),
+
+		deadlineHeader: o.deadline,
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -124,6 +130,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		learnIdle:   !cfg.DisableIdleLearning,
 		http2:       !cfg.DisableHTTP2 || cfg.H2C,
 		h2c:         cfg.H2C,
+
+		concurrencyLimit: cfg.ConcurrencyLimit,
+		limitQueue:       cfg.LimitQueueTimeout,
+		breakerFailures:  int32(cfg.CircuitBreakerFailures),
+		openFor:          cfg.CircuitBreakerOpenFor,
+		ejectAfter:       int32(cfg.EjectAfterFailures),
+		throttle:         cfg.ConcurrencyLimit != concurrencyOff || cfg.CircuitBreakerFailures > 0,
 	}}
 	c.dialer = &dialer{
 		net: net.Dialer{

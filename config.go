@@ -162,6 +162,45 @@ type Config struct {
 	// (max_ejected_percent: 0).
 	MaxEjectedPercent float64
 
+	// ConcurrencyLimit caps the requests in flight to each endpoint, so that
+	// a backend past its capacity is not sent more than it can serve: "off",
+	// a number, or "adaptive", a limit that follows the endpoint's latency
+	// (a gradient against its lowest recent latency; see limiter.go and the
+	// README's Graceful degradation). A request over the limit waits up to
+	// LimitQueueTimeout for another to end, then fails with ErrOverloaded,
+	// not sent. With a limit on, client-side throttling is on too (see
+	// ErrOverloaded). Key concurrency_limit. Zero means the default, "off".
+	ConcurrencyLimit string
+	// LimitQueueTimeout is how long a request over ConcurrencyLimit may
+	// wait for a slot. Key limit_queue_timeout. Zero means the default: it
+	// fails at once.
+	LimitQueueTimeout time.Duration
+	// CircuitBreakerFailures opens an endpoint's circuit after this many
+	// failures in a row that say it is down (refused, connect timeout,
+	// request_timeout, a reset, 502, 503, 504): calls to it then fail at once
+	// with ErrCircuitOpen, not sent, instead of each waiting out its own
+	// request_timeout; after CircuitBreakerOpenFor one call at a time probes
+	// it. With the breaker on, client-side throttling is on too. Key
+	// circuit_breaker_failures. Zero means the default: off.
+	CircuitBreakerFailures int
+	// CircuitBreakerOpenFor is how long an open circuit fails calls before
+	// a probe may test the endpoint again. Key circuit_breaker_open_for.
+	// Zero means the default, 5s.
+	CircuitBreakerOpenFor time.Duration
+	// HedgeAfter sends an idempotent request (GET, HEAD, PUT, DELETE,
+	// OPTIONS, or with an Idempotency-Key) a second time, to another endpoint
+	// where the name has several (else on another connection), when the
+	// first has not answered after this long, and takes the first answer:
+	// a duration such as "20ms", or "p95" (any percentile from "p50" to
+	// "p99.9") for that percentile of the host's recent latency. Hedges are
+	// limited to HedgeMaxExtraPercent of requests, share the retry budget,
+	// and stop while the endpoint is overloaded. Key hedge_after. Zero means
+	// the default: off.
+	HedgeAfter string
+	// HedgeMaxExtraPercent caps hedges at this share of requests, over the
+	// last 10 s. Key hedge_max_extra_percent. Zero means the default, 5.
+	HedgeMaxExtraPercent float64
+
 	// Auth selects the bearer token source, from the auth block (a sibling
 	// of http_client) and WARMPOOL_AUTH_<KEY> variables; see AuthConfig. New
 	// uses it (through Auth.Option) when no WithTokenSource or
@@ -198,6 +237,9 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.Balancer, balancerP2C)
 	orDefault(&c.EjectAfterFailures, 5)
 	orDefault(&c.EjectDuration, 30*time.Second)
+	orDefault(&c.ConcurrencyLimit, concurrencyOff)
+	orDefault(&c.CircuitBreakerOpenFor, 5*time.Second)
+	orDefault(&c.HedgeMaxExtraPercent, 5)
 	orDefault(&c.Auth.RefreshBefore, defaultRefreshBefore)
 	orDefault(&c.Auth.Timeout, defaultAuthTimeout)
 	return c

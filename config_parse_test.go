@@ -78,6 +78,12 @@ func TestParseConfig(t *testing.T) {
   eject_after_failures: 3
   eject_duration: 1m
   max_ejected_percent: 0
+  concurrency_limit: adaptive
+  limit_queue_timeout: 50ms
+  circuit_breaker_failures: 5
+  circuit_breaker_open_for: 2s
+  hedge_after: 0.02
+  hedge_max_extra_percent: 2.5
 `,
 			want: func(c *Config) {
 				*c = Config{
@@ -95,6 +101,12 @@ func TestParseConfig(t *testing.T) {
 					DisableIdleLearning:     true,
 					ResolveInterval:         -1,
 					MaxEjectedPercent:       -1,
+					ConcurrencyLimit:        "adaptive",
+					LimitQueueTimeout:       50 * time.Millisecond,
+					CircuitBreakerFailures:  5,
+					CircuitBreakerOpenFor:   2 * time.Second,
+					HedgeAfter:              "20ms",
+					HedgeMaxExtraPercent:    2.5,
 					RetryBackoffFactor:      0.1,
 					RetryMaxBackoff:         time.Minute,
 					MaxConnectionAge:        5 * time.Minute,

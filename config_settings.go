@@ -84,6 +84,15 @@ var settings = []setting{
 	offSetting(floatSetting("max_ejected_percent", "must be a number from 0 to 100",
 		func(v float64) bool { return v >= 0 && v <= 100 }, func(c *Config) *float64 { return &c.MaxEjectedPercent }),
 		func(c *Config) *float64 { return &c.MaxEjectedPercent }),
+	newSetting("concurrency_limit", `must be "off", "adaptive" or an integer ≥ 1`, func(s string) (string, error) { return s, nil },
+		func(v string) bool { _, _, ok := parseConcurrencyLimit(v); return ok }, func(c *Config) *string { return &c.ConcurrencyLimit }),
+	durationSetting("limit_queue_timeout", 0, func(c *Config) *time.Duration { return &c.LimitQueueTimeout }),
+	intSetting("circuit_breaker_failures", 0, func(c *Config) *int { return &c.CircuitBreakerFailures }),
+	durationSetting("circuit_breaker_open_for", 1, func(c *Config) *time.Duration { return &c.CircuitBreakerOpenFor }),
+	newSetting("hedge_after", `must be a duration > 0 (seconds such as 0.02, or a Go duration such as "20ms") or a percentile from p50 to p99.9 such as "p95"`,
+		parseHedgeAfter, func(v string) bool { _, _, err := hedgeDelay(v); return err == nil }, func(c *Config) *string { return &c.HedgeAfter }),
+	floatSetting("hedge_max_extra_percent", "must be a number above 0, at most 100",
+		func(v float64) bool { return v > 0 && v <= 100 }, func(c *Config) *float64 { return &c.HedgeMaxExtraPercent }),
 }
 
 // authSettings are the keys of the auth block. AuthConfig.validate checks

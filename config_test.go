@@ -60,6 +60,9 @@ func TestDefaultConfig(t *testing.T) {
 		EjectAfterFailures:      5,
 		EjectDuration:           30 * time.Second,
 		MaxEjectedPercent:       50,
+		ConcurrencyLimit:        "off",
+		CircuitBreakerOpenFor:   5 * time.Second,
+		HedgeMaxExtraPercent:    5,
 		Auth:                    AuthConfig{RefreshBefore: 5 * time.Minute, Timeout: 10 * time.Second},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
@@ -182,7 +185,9 @@ func TestWithDefaults(t *testing.T) {
 		PoolTimeout: 6, DisableHTTP2: true, H2C: true, MaxRetries: 7, RetryBackoffFactor: 8, RetryMaxBackoff: 9,
 		RetryBudgetPercent: 10, RetryBudgetMinPerSecond: 11, MaxConnectionAge: 12, MaxResponseBytes: 13,
 		StatsLogInterval: 14, AllowInsecureToken: true, DisableIdleLearning: true, ResolveInterval: 17, Balancer: "first", SlowStart: 18,
-		EjectAfterFailures: 19, EjectDuration: 20, MaxEjectedPercent: 21, Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
+		EjectAfterFailures: 19, EjectDuration: 20, MaxEjectedPercent: 21, ConcurrencyLimit: "adaptive", LimitQueueTimeout: 22,
+		CircuitBreakerFailures: 23, CircuitBreakerOpenFor: 24, HedgeAfter: "p95", HedgeMaxExtraPercent: 25,
+		Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
 	}
 	if got := set.withDefaults(); !reflect.DeepEqual(got, set) {
 		t.Errorf("all set: got %+v, want it unchanged", got)

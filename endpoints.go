@@ -166,13 +166,9 @@ type endpoint struct {
 	rt    http.RoundTripper // tr, wrapped in the client's middleware
 	added int64             // unix nanos when it joined a set already serving, for slow_start; 0 if in the first answer
 
-	ejectedUntil atomic.Int64 // unix nanos
-	ejections    atomic.Int64
 	draining     atomic.Bool
 	removed      atomic.Bool
 
-	lastEjectEnd int64 // unix nanos when the last ejection ended or ends; guarded by set.mu
-	ejectLevel   uint  // the last ejection lasted eject_duration << ejectLevel; guarded by set.mu
 	quietSweeps  int   // janitor only: sweeps that found it draining with nothing in flight
 }
 
@@ -350,4 +346,61 @@ func (rs *routes) tick(now time.Time) {
 func (rs *routes) stop() {
 	rs.cancel()
 	rs.wg.Wait()
+}
+
+// hasOther reports whether an endpoint of s other than e can take an
+// attempt now.
+func (s *endpointSet) hasOther(e *endpoint, now time.Time) bool {
+	ns := now.UnixNano()
+	for _, o := range s.list.Load().eps {
+		if o != e && o.pool.circuit.available(ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// pools returns the pools an attempt at req may go to: the available
+// endpoints of its name, or p alone.
+func (rs *routes) pools(req *http.Request, p *pool) []*pool {
+	r := rs.get(req, dialAddr(req.URL))
+	if r.set == nil {
+		return []*pool{p}
+	}
+	l := r.set.list.Load()
+	if l == nil || len(l.eps) == 0 {
+		return []*pool{p}
+	}
+	now := rs.c.now().UnixNano()
+	out := make([]*pool, 0, len(l.eps))
+	for _, e := range l.eps {
+		if e.pool.circuit.available(now) {
+			out = append(out, e.pool)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Endpoint states, as HostStats.EndpointState names them.
+const (
+	endpointActive   = "active"
+	endpointEjected  = "ejected"
+	endpointDraining = "draining"
+	endpointRemoved  = "removed"
+)
+
+// state is e's state at now.
+func (e *endpoint) state(now time.Time) string {
+	switch {
+	case e.removed.Load():
+		return endpointRemoved
+	case e.draining.Load():
+		return endpointDraining
+	case e.pool.circuit.ejected(now.UnixNano()):
+		return endpointEjected
+	}
+	return endpointActive
 }

@@ -22,6 +22,8 @@ import (
 //	status          a non-2xx answer (*StatusError)
 //	content_type    a 2xx answer that is not JSON (*ContentTypeError)
 //	pool_timeout    no connection became free within pool_timeout (ErrPoolTimeout)
+//	overloaded      not sent: the endpoint is past its capacity (ErrOverloaded)
+//	circuit_open    not sent: the endpoint's circuit breaker is open (ErrCircuitOpen)
 //	too_large       the body exceeded max_response_bytes (ErrResponseTooLarge)
 //	insecure_token  a token would have gone over plain http (ErrInsecureToken)
 //	token           the token source failed (*TokenError)
@@ -55,6 +57,10 @@ func ErrorKind(err error) string {
 		return "content_type"
 	case errors.Is(err, ErrPoolTimeout):
 		return "pool_timeout"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
+	case errors.Is(err, ErrCircuitOpen):
+		return "circuit_open"
 	case errors.Is(err, ErrResponseTooLarge):
 		return "too_large"
 	case errors.Is(err, ErrInsecureToken):
@@ -89,7 +95,7 @@ func ErrorKind(err error) string {
 }
 
 // errorKinds are the kinds ErrorKind returns, in its order of checks.
-var errorKinds = [...]string{"closed", "status", "content_type", "pool_timeout", "too_large", "insecure_token", "token",
+var errorKinds = [...]string{"closed", "status", "content_type", "pool_timeout", "overloaded", "circuit_open", "too_large", "insecure_token", "token",
 	"idle_race", "certificate", "tls", "dns", "refused", "canceled", "timeout", "reset", "other"}
 
 const numErrorKinds = len(errorKinds)

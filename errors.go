@@ -1,6 +1,7 @@
 package warmpool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +18,20 @@ var ErrClosed = errors.New("warmpool: client closed")
 // net/http would wait without bound; warmpool fails fast so callers can shed
 // load. Test for it with errors.Is.
 var ErrPoolTimeout = errors.New("warmpool: timed out waiting for a free connection")
+
+// ErrOverloaded is matched (errors.Is) by the error of a call that was not
+// sent because its endpoint is past the capacity warmpool measured for it:
+// the concurrency limit (concurrency_limit) was reached and no slot came free
+// within limit_queue_timeout, or client-side throttling rejected it while
+// the backend refused most requests. Nothing was sent; the call is never
+// retried onto the same endpoint. The error is an *OverloadError.
+var ErrOverloaded = errors.New("warmpool: overloaded")
+
+// ErrCircuitOpen is matched (errors.Is) by the error of a call that failed at
+// once, not sent, because its endpoint's circuit breaker is open: it failed
+// circuit_breaker_failures times in a row in a way that says it is down.
+// The error is a *CircuitOpenError naming the host and the last cause.
+var ErrCircuitOpen = errors.New("warmpool: circuit open")
 
 // ErrResponseTooLarge is returned when a response body exceeds
 // max_response_bytes. The connection it arrived on is closed, never drained.
@@ -122,3 +137,72 @@ func (e *IdleCloseError) Error() string {
 }
 
 func (e *IdleCloseError) Unwrap() error { return e.Err }
+
+// OverloadError is the error of a call that was not sent because its
+// endpoint is past its capacity (it matches ErrOverloaded).
+type OverloadError struct {
+	Host     string // the endpoint, "host:port"
+	Limit    int    // the concurrency limit when the call was refused; 0 when throttled
+	InFlight int    // requests in flight to it then
+	// Throttled reports a rejection by client-side throttling: the backend
+	// refused most recent requests (429, 503), so this client sends only a
+	// share of its calls until it accepts them again.
+	Throttled bool
+	Waited    time.Duration // time spent queued for a slot (limit_queue_timeout)
+}
+
+func (e *OverloadError) Error() string {
+	if e.Throttled {
+		return fmt.Sprintf("warmpool: %s is overloaded: it refused most recent requests (429/503), so this call was not sent (client-side throttling); "+
+			"fix: give the backend capacity, or lower the load", e.Host)
+	}
+	msg := fmt.Sprintf("warmpool: %s is overloaded: %d requests in flight at its concurrency limit of %d", e.Host, e.InFlight, e.Limit)
+	if e.Waited > 0 {
+		msg += fmt.Sprintf(", none ended within limit_queue_timeout (%s)", e.Waited.Round(time.Millisecond))
+	}
+	return msg + "; the call was not sent; fix: give the backend capacity, lower the load, or raise limit_queue_timeout to wait for a slot"
+}
+
+// Is makes the error match ErrOverloaded.
+func (e *OverloadError) Is(target error) bool { return target == ErrOverloaded }
+
+// CircuitOpenError is the error of a call that failed at once because its
+// endpoint's circuit breaker is open (it matches ErrCircuitOpen).
+type CircuitOpenError struct {
+	Host     string        // the endpoint, "host:port"
+	Failures int           // the failures in a row that opened it
+	Cause    error         // the last of them (not wrapped: the call itself did not meet it)
+	RetryIn  time.Duration // until the next probe may go
+}
+
+func (e *CircuitOpenError) Error() string {
+	msg := fmt.Sprintf("warmpool: circuit open for %s after %d failures in a row", e.Host, e.Failures)
+	if e.Cause != nil {
+		msg += " (the last: " + strings.TrimPrefix(e.Cause.Error(), "warmpool: ") + ")"
+	}
+	return msg + fmt.Sprintf("; the call was not sent; one call probes it in %s; "+
+		"fix: find why the backend is down; circuit_breaker_failures and circuit_breaker_open_for tune this", e.RetryIn.Round(time.Millisecond))
+}
+
+// Is makes the error match ErrCircuitOpen.
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// statusCause is the cause a breaker keeps for an answer that opened it.
+func statusCause(status int) error {
+	return fmt.Errorf("status %d %s", status, http.StatusText(status))
+}
+
+// deadlineError is the error of a call not sent because its context had
+// less time left than the endpoint's fastest recent answer took. It matches
+// context.DeadlineExceeded.
+type deadlineError struct {
+	host      string
+	left, min time.Duration
+}
+
+func (e *deadlineError) Error() string {
+	return fmt.Sprintf("warmpool: %s left before the context deadline, less than the fastest recent answer of %s (%s): not sent: %s",
+		e.left.Round(time.Microsecond), e.host, e.min.Round(time.Microsecond), context.DeadlineExceeded)
+}
+func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+func (e *deadlineError) Timeout() bool        { return true }

@@ -21,6 +21,17 @@ type options struct {
 	middleware []func(http.RoundTripper) http.RoundTripper
 	resolver   Resolver         // nil: the system resolver
 	clock      func() time.Time // nil: time.Now; set by tests through withClock
+	deadline   string           // WithDeadlineHeader
+}
+
+// WithDeadlineHeader makes every attempt carry the time it has left, so the
+// backend can give up on work whose caller will no longer wait: the
+// attempt's deadline (the caller's context's, or request_timeout's if
+// sooner), as whole milliseconds in header name, such as
+// "X-Request-Deadline" (the form of Envoy's x-envoy-expected-rq-timeout-ms),
+// or in gRPC's form ("850m") when name is "grpc-timeout". Off by default.
+func WithDeadlineHeader(name string) Option {
+	return func(o *options) { o.deadline = http.CanonicalHeaderKey(name) }
 }
 
 // withClock makes the client read the time from now: the one clock of the

@@ -3,6 +3,7 @@ package warmpool
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"sync"
@@ -17,8 +18,11 @@ import (
 //   - conns: the open connections and how they closed (connSet);
 //   - gate: which dials go ahead, and max_connections (dialGate);
 //   - idle: the server's idle timeout, as learned (learnedIdle);
-//   - signals: latency and failures, read by the balancer and ejection
-//     (signals);
+//   - health: latency and failures, measured once and read by the balancer,
+//     the circuit, the limit, hedging and throttling (health);
+//   - circuit: whether the address is bad: ejection and the breaker
+//     (circuit);
+//   - limit: the attempts it may have in flight (limiter);
 //   - the request and dial counters Stats reads.
 //
 // Attempts talk to it through acquire and release (admission and the end of
@@ -37,7 +41,9 @@ type pool struct {
 	conns   connSet
 	gate    dialGate
 	idle    learnedIdle
-	signals signals
+	health  health
+	circuit circuit
+	limit   limiter
 
 	inflight   atomic.Int64 // attempts between acquire and release
 	holding    atomic.Int64 // of those, how many hold a connection
@@ -48,6 +54,8 @@ type pool struct {
 	requests   atomic.Int64 // attempts that got a connection and ended
 	reused     atomic.Int64 // of those, on a connection that had served before
 	failures   [numErrorKinds]atomic.Int64
+	throttled  atomic.Int64 // attempts client-side throttling refused
+	deadlined  atomic.Int64 // attempts refused for too little time left
 
 	dialing       atomic.Int64
 	dialFail      [dialKinds]atomic.Int64
@@ -69,6 +77,13 @@ type poolEnv struct {
 	maxConns    int
 	poolTimeout time.Duration
 	learnIdle   bool
+
+	concurrencyLimit string        // concurrency_limit
+	limitQueue       time.Duration // limit_queue_timeout
+	breakerFailures  int32         // circuit_breaker_failures; 0: off
+	openFor          time.Duration // circuit_breaker_open_for
+	ejectAfter       int32         // eject_after_failures
+	throttle         bool          // client-side throttling: on with the limit or the breaker
 	http2       bool // HTTP/2 is offered over TLS
 	h2c         bool // plain connections speak HTTP/2 by prior knowledge
 }
@@ -86,40 +101,147 @@ func newPool(env *poolEnv, addr, name string) *pool {
 	p := &pool{addr: addr, name: name, env: env}
 	p.conns.m = make(map[*conn]struct{})
 	p.gate.wake = make(chan struct{})
+	p.limit.init(env.concurrencyLimit, env.limitQueue)
 	return p
 }
 
-// acquire admits one attempt. It is the seam where admission control
-// belongs; today every attempt is admitted and counted in flight.
-func (p *pool) acquire(context.Context) error {
-	n := p.inflight.Add(1)
+// acquire admits one attempt to p, or says why not, in this order: less
+// time left before ctx's deadline than p's fastest recent answer took; an
+// open breaker; client-side throttling; the concurrency limit (waiting up to
+// limit_queue_timeout). Admitted, the attempt counts in flight until
+// release. probe reports that it is the breaker's probe.
+func (p *pool) acquire(ctx context.Context) (probe bool, err error) {
+	now := p.env.now()
+	if dl, ok := ctx.Deadline(); ok {
+		if m := p.health.lat.min(now); m > 0 && dl.Sub(now) < m {
+			p.deadlined.Add(1)
+			return false, &deadlineError{host: p.addr, left: dl.Sub(now), min: m}
+		}
+	}
+	ok, probe := p.circuit.admit(now.UnixNano())
+	if !ok {
+		return false, p.circuit.openError(p.addr, now.UnixNano())
+	}
+	if err = p.admit(ctx, now); err != nil {
+		if probe {
+			p.circuit.probing.Store(false)
+		}
+		return false, err
+	}
+	n := p.inflight.Load()
 	storeMax(&p.peak, n)
 	storeMax(&p.peakEver, n)
+	storeMax(&p.health.ivPeak, n)
+	return probe, nil
+}
+
+// admit runs client-side throttling, after Google SRE's adaptive
+// throttling: of the attempts sent (or refused by it) over the last
+// windowSeconds, the backend accepted accepts; a new one is refused with
+// probability max(0, (requests − throttleK × accepts) / (requests + 1)), so
+// that during an outage the load sent falls towards throttleK times what
+// gets through. Then the concurrency limit.
+func (p *pool) admit(ctx context.Context, now time.Time) error {
+	if p.env.throttle {
+		reqs, accepts := p.health.throttle.sums(now, windowSeconds)
+		if pr := (float64(reqs) - throttleK*float64(accepts)) / float64(reqs+1); pr > 0 && p.env.rand() < pr {
+			p.health.throttle.add(now, 1, 0)
+			p.throttled.Add(1)
+			return &OverloadError{Host: p.addr, Throttled: true, InFlight: int(p.inflight.Load())}
+		}
+	}
+	if err := p.limit.admit(ctx, &p.inflight, p.addr, p.env.now); err != nil {
+		return err
+	}
+	if p.env.throttle {
+		p.health.throttle.add(now, 1, 0)
+	}
 	return nil
 }
 
-// release ends an attempt acquire admitted: err is how it ended (nil for
-// any answer, whatever its status).
-func (p *pool) release(err error) {
-	if err != nil {
-		p.failures[errorKindIndex(ErrorKind(err))].Add(1)
+// throttleK is SRE's K: the backend is asked for up to K times the requests
+// it accepts.
+const throttleK = 2
+
+// release ends an attempt acquire admitted, with what it showed of the
+// server: o, or nothing if the caller gave up first (gone: the caller's
+// context ended, or the client is closing), though a caller's deadline
+// passing in flight still counts as a drop for the concurrency limit.
+func (p *pool) release(o outcome, gone, probe bool) {
+	if o.err != nil {
+		p.failures[errorKindIndex(ErrorKind(o.err))].Add(1)
 	}
-	p.inflight.Add(-1)
+	now := p.env.now()
+	switch {
+	case gone:
+		if errors.Is(o.err, context.DeadlineExceeded) {
+			p.health.ivDrops.Add(1)
+		}
+		if probe {
+			p.circuit.probing.Store(false)
+		}
+	case o.err == nil || serverFault(o.err):
+		p.observe(o, now, probe)
+	case probe:
+		p.circuit.probing.Store(false)
+	}
+	p.limit.release(&p.inflight)
+	p.limit.update(&p.health, p.inflight.Load(), now)
 	p.gate.poke()
 }
 
-// observe tells p how an attempt on it ended, for its signals and, for an
-// endpoint, ejection: took is its latency, status its answer's (0 for
-// none), err its failure. Failures of the client's own making (a pool
-// timeout, a body too large, a token) say nothing of the server.
-func (p *pool) observe(took time.Duration, status int, err error) {
-	if err != nil && !serverFault(err) {
+// observe feeds an attempt's outcome to p's health, and opens the circuit
+// when the failures in a row reach a threshold: the breaker's
+// (circuit_breaker_failures down failures) or, for an endpoint, ejection's
+// (eject_after_failures failures). A failed dial of an endpoint asks for its
+// name to be resolved again.
+func (p *pool) observe(o outcome, now time.Time, probe bool) {
+	fails, downs := p.health.observe(o, now)
+	ns := now.UnixNano()
+	if probe {
+		p.circuit.probeDone(o, ns, p.env.openFor)
+	} else if b := p.env.breakerFailures; b > 0 && downs >= b && p.circuit.trip(o, downs, ns, p.env.openFor) {
+		p.env.log("warmpool: circuit opened", "host", p.addr, "failures_in_a_row", downs, "for", p.env.openFor)
+	}
+	ep := p.ep.Load()
+	if ep == nil || fails == 0 {
 		return
 	}
-	inARow := p.signals.observe(took, err != nil || status >= 500)
-	if ep := p.ep.Load(); ep != nil && inARow > 0 {
-		ep.failed(inARow, err)
+	if o.err != nil && isDialError(o.err) {
+		ep.set.rs.wantResolve(ep.set)
 	}
+	if fails >= p.env.ejectAfter {
+		ejectEndpoint(ep, fails, ns)
+	}
+}
+
+// serverFault reports whether an attempt's error says something of the
+// server's health: not the client's own limits, the caller's cancellation
+// or the token source.
+func serverFault(err error) bool {
+	switch ErrorKind(err) {
+	case "pool_timeout", "overloaded", "circuit_open", "too_large", "closed", "canceled", "token", "insecure_token":
+		return false
+	}
+	return true
+}
+
+// busy reports whether p looks overloaded now: at its concurrency limit,
+// shedding load (a 429, 503 or timeout in the last second), throttled, or
+// with its circuit open. Hedging stays away from it.
+func (p *pool) busy(now time.Time) bool {
+	if lim := p.limit.limit.Load(); lim > 0 && p.inflight.Load() >= lim {
+		return true
+	}
+	if now.UnixNano()-p.health.lastDrop.Load() < int64(time.Second) {
+		return true
+	}
+	if p.env.throttle {
+		if reqs, accepts := p.health.throttle.sums(now, windowSeconds); float64(reqs) > throttleK*float64(accepts) {
+			return true
+		}
+	}
+	return !p.circuit.available(now.UnixNano())
 }
 
 // refuse counts an attempt that failed before acquire admitted it.
@@ -398,7 +520,7 @@ func (p *pool) stats(now time.Time) HostStats {
 	if ep := p.ep.Load(); ep != nil {
 		s.HostName = p.name
 		s.EndpointState = ep.state(now)
-		s.Ejections = ep.ejections.Load()
+		s.Ejections = p.circuit.ejections.Load()
 	}
 	s.Open, s.InUse = p.conns.counts()
 	s.Idle = s.Open - s.InUse
@@ -415,6 +537,19 @@ func (p *pool) stats(now time.Time) HostStats {
 	if d, src := p.idle.get(); d > 0 {
 		s.LearnedIdleTimeout, s.LearnedIdleTimeoutFrom = d, src
 	}
+	var lat [numLatencyBuckets]int64
+	s.setLatency(&lat, p.health.lat.counts(now, &lat))
+	s.LatencyMin = p.health.lat.min(now)
+	s.ConcurrencyLimit = p.limit.limit.Load()
+	s.LimitWaiting = p.limit.queued.Load()
+	s.LimitWaits = p.limit.waits.Load()
+	s.LimitWaitTime = time.Duration(p.limit.waitNs.Load())
+	s.Overloaded = p.limit.rejected.Load()
+	s.Throttled = p.throttled.Load()
+	s.CircuitState = p.circuit.state(now.UnixNano())
+	s.CircuitOpens = p.circuit.opens.Load()
+	s.CircuitRejections = p.circuit.rejected.Load()
+	s.DeadlineRejections = p.deadlined.Load()
 	return s
 }
 

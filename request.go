@@ -27,6 +27,9 @@ type attempt struct {
 
 	req        *http.Request // the attempt as sent
 	reused     bool          // the connection had served a request before
+	probe      bool          // the circuit breaker's probe
+
+	cancelParent context.CancelFunc // nil, or cancels the context the attempt was sent with (a hedged pair's)
 	start      time.Time
 	status     int
 	err        error
@@ -95,6 +98,9 @@ func (a *attempt) finish() {
 		return
 	}
 	a.cancel()
+	if a.cancelParent != nil {
+		a.cancelParent()
+	}
 	p := a.p
 	now := a.c.now()
 	if c := a.conn; c != nil {
@@ -104,12 +110,10 @@ func (a *attempt) finish() {
 		var ice *IdleCloseError
 		p.putConn(c, now, !errors.As(a.err, &ice))
 	}
-	if a.caller.Err() == nil && !a.c.closing.Load() {
-		// The caller's own cancellation and the client's closing say
-		// nothing about the server.
-		p.observe(now.Sub(a.start), a.status, a.err)
-	}
-	p.release(a.err)
+	// The caller's own cancellation and the client's closing say nothing
+	// about the server.
+	gone := a.caller.Err() != nil || a.c.closing.Load()
+	p.release(outcome{took: now.Sub(a.start), status: a.status, err: a.err}, gone, a.probe)
 	a.done(a.err)
 	if a.ownsClient.Load() {
 		a.c.end()

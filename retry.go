@@ -62,7 +62,8 @@ func newRetrier(c *Client, req *http.Request) *retrier {
 // another follows and after what wait. injected reports that the attempt
 // carried the client's token. When it goes on, next has discarded resp and
 // called Hooks.Retry; when it stops, result gives the call's outcome.
-func (r *retrier) next(n int, resp *http.Response, err error, injected bool) (wait time.Duration, stop bool) {
+// ep is the endpoint the attempt went to (nil: the client's own transport).
+func (r *retrier) next(n int, resp *http.Response, err error, injected bool, ep *endpoint) (wait time.Duration, stop bool) {
 	c := r.c
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && injected && !r.refreshed && replayable(r.req) && !c.closing.Load() {
 		// A 401 to a token we added: renew it once and try again at once.
@@ -72,11 +73,16 @@ func (r *retrier) next(n int, resp *http.Response, err error, injected bool) (wa
 		return 0, false
 	}
 	class := classify(resp, err)
+	if class == retryElsewhere && (ep == nil || !ep.set.hasOther(ep, c.now())) {
+		class = noRetry // never onto the endpoint that refused it
+	}
 	if !r.canRetry || n > c.cfg.MaxRetries || r.req.Context().Err() != nil || c.closing.Load() ||
-		!(class == retryAlways || class == retryIdempot && r.idempotent) {
+		!(class == retryAlways || class == retryElsewhere || class == retryIdempot && r.idempotent) {
 		return 0, true
 	}
-	wait = backoff(n, c.cfg.RetryBackoffFactor, c.cfg.RetryMaxBackoff, c.rand)
+	if class != retryElsewhere { // nothing was sent, and another endpoint takes it: no wait
+		wait = backoff(n, c.cfg.RetryBackoffFactor, c.cfg.RetryMaxBackoff, c.rand)
+	}
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 			if ra > c.cfg.RetryMaxBackoff {
@@ -145,6 +151,7 @@ const (
 	noRetry      retryClass = iota
 	retryAlways             // the request provably did not run: any method
 	retryIdempot            // it may have run: idempotent requests only
+	retryElsewhere          // not sent: the endpoint is overloaded or its circuit open; another endpoint may take it
 )
 
 // classify decides whether an attempt's outcome may be retried, from the
@@ -159,7 +166,12 @@ func classify(resp *http.Response, err error) retryClass {
 		}
 		return noRetry
 	}
+	if _, ok := errors.AsType[*deadlineError](err); ok {
+		return noRetry // too little time left for any attempt
+	}
 	switch ErrorKind(err) {
+	case "overloaded", "circuit_open":
+		return retryElsewhere
 	case "closed", "pool_timeout", "too_large", "insecure_token", "canceled", "certificate", "token":
 		// Settings, the caller, or faults a retry cannot mend (the token
 		// cache shares and backs off failed fetches by itself).

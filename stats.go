@@ -24,6 +24,11 @@ type Stats struct {
 	Calls       int64 `json:"calls"`
 	CallsFailed int64 `json:"calls_failed"` // calls that ended in an error (not counting non-2xx answers)
 
+	// Hedges counts hedged requests sent (see Config.HedgeAfter), and
+	// HedgeWins those whose answer came first.
+	Hedges    int64 `json:"hedges"`
+	HedgeWins int64 `json:"hedge_wins"`
+
 	Retries            int64 `json:"retries"`         // attempts after the first, across hosts
 	BudgetRefusals     int64 `json:"budget_refusals"` // retries the retry budget refused
 	TokenFetches       int64 `json:"token_fetches"`   // calls to the token source (through the cache)
@@ -92,6 +97,39 @@ type HostStats struct {
 	// the shortest over hosts.
 	LearnedIdleTimeout     time.Duration `json:"learned_idle_timeout_ns"`
 	LearnedIdleTimeoutFrom string        `json:"learned_idle_timeout_from,omitempty"`
+
+	// Latency of recent successful attempts (the last 15–30 s), to the end
+	// of the body: the lowest, and percentiles (within 20 %); 0 before 20
+	// of them. The concurrency limit, hedging and deadline checks read the
+	// same figures. In a total, over all hosts.
+	LatencyMin time.Duration `json:"latency_min_ns"`
+	LatencyP50 time.Duration `json:"latency_p50_ns"`
+	LatencyP95 time.Duration `json:"latency_p95_ns"`
+	LatencyP99 time.Duration `json:"latency_p99_ns"`
+
+	// ConcurrencyLimit is the limit on requests in flight now (see
+	// Config.ConcurrencyLimit); 0 when there is none (in a total, the sum).
+	// LimitWaiting counts requests queued at it now, LimitWaits those that
+	// queued, and LimitWaitTime their total wait. Overloaded counts
+	// requests it refused (ErrOverloaded), and Throttled those client-side
+	// throttling refused (ErrOverloaded too).
+	ConcurrencyLimit int64         `json:"concurrency_limit"`
+	LimitWaiting     int64         `json:"limit_waiting"`
+	LimitWaits       int64         `json:"limit_waits"`
+	LimitWaitTime    time.Duration `json:"limit_wait_time_ns"`
+	Overloaded       int64         `json:"overloaded"`
+	Throttled        int64         `json:"throttled"`
+
+	// CircuitState is the circuit breaker's state now: "closed", "open"
+	// (calls fail at once with ErrCircuitOpen) or "half_open" (a probe may
+	// go or is out); "" in a total. CircuitOpens counts the times it
+	// opened, CircuitRejections the calls it failed at once.
+	CircuitState      string `json:"circuit_state,omitempty"`
+	CircuitOpens      int64  `json:"circuit_opens"`
+	CircuitRejections int64  `json:"circuit_rejections"`
+	// DeadlineRejections counts requests not sent because their context had
+	// less time left than the fastest recent answer (LatencyMin) took.
+	DeadlineRejections int64 `json:"deadline_rejections"`
 }
 
 // ReuseRate is the share of requests served on an already used connection,
@@ -108,10 +146,17 @@ func (s HostStats) ReuseRate() float64 {
 func (c *Client) Stats() Stats {
 	s := Stats{Hosts: make(map[string]HostStats)}
 	now := c.now()
+	var all [numLatencyBuckets]int64
+	var n int64
 	for _, p := range c.pools.all() {
 		hs := p.stats(now)
 		s.Hosts[p.addr] = hs
 		s.HostStats.add(hs)
+		n += p.health.lat.counts(now, &all)
+	}
+	s.setLatency(&all, n)
+	if c.hedge != nil {
+		s.Hedges, s.HedgeWins = c.hedge.sent.Load(), c.hedge.wins.Load()
 	}
 	s.Retries = c.budget.retries.Load()
 	s.BudgetRefusals = c.budget.refused.Load()
@@ -125,6 +170,14 @@ func (c *Client) Stats() Stats {
 
 // HostNames returns the dialed addresses in s, sorted.
 func (s Stats) HostNames() []string { return slices.Sorted(maps.Keys(s.Hosts)) }
+
+// setLatency sets the percentiles of s from the latency counts of its
+// pools, which hold n latencies.
+func (s *HostStats) setLatency(counts *[numLatencyBuckets]int64, n int64) {
+	s.LatencyP50 = percentile(counts, n, 0.50)
+	s.LatencyP95 = percentile(counts, n, 0.95)
+	s.LatencyP99 = percentile(counts, n, 0.99)
+}
 
 func (s *HostStats) add(o HostStats) {
 	s.Open += o.Open
@@ -154,6 +207,18 @@ func (s *HostStats) add(o HostStats) {
 			s.FailuresByKind = make(map[string]int64)
 		}
 		s.FailuresByKind[k] += n
+	}
+	s.ConcurrencyLimit += o.ConcurrencyLimit
+	s.LimitWaiting += o.LimitWaiting
+	s.LimitWaits += o.LimitWaits
+	s.LimitWaitTime += o.LimitWaitTime
+	s.Overloaded += o.Overloaded
+	s.Throttled += o.Throttled
+	s.CircuitOpens += o.CircuitOpens
+	s.CircuitRejections += o.CircuitRejections
+	s.DeadlineRejections += o.DeadlineRejections
+	if o.LatencyMin > 0 && (s.LatencyMin == 0 || o.LatencyMin < s.LatencyMin) {
+		s.LatencyMin = o.LatencyMin
 	}
 	if o.LearnedIdleTimeout > 0 && (s.LearnedIdleTimeout == 0 || o.LearnedIdleTimeout < s.LearnedIdleTimeout) {
 		s.LearnedIdleTimeout, s.LearnedIdleTimeoutFrom = o.LearnedIdleTimeout, o.LearnedIdleTimeoutFrom

@@ -77,6 +77,9 @@ func (s *statsSampler) check(st, prev Stats, maxConns int64) {
 			s.errorf("%s: Reused %d > Requests %d", host, h.Reused, h.Requests)
 		}
 	}
+	// The total's percentiles come from the hosts' latencies merged, not
+	// from a sum of theirs.
+	sum.LatencyP50, sum.LatencyP95, sum.LatencyP99 = st.LatencyP50, st.LatencyP95, st.LatencyP99
 	if !reflect.DeepEqual(sum, st.HostStats) {
 		s.errorf("per-host sum %+v != total %+v", sum, st.HostStats)
 	}

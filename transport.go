@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -85,9 +87,9 @@ func (rt *roundTripper) call(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, injected, ep, err := rt.send(areq, prev)
+		resp, injected, ep, err := rt.attempt(areq, prev)
 		prev = ep
-		wait, stop := r.next(n, resp, err, injected)
+		wait, stop := r.next(n, resp, err, injected, ep)
 		if stop {
 			return r.result(n, resp, err)
 		}
@@ -112,29 +114,50 @@ func rewind(req *http.Request, n int) (*http.Request, error) {
 	return &r, nil
 }
 
-// send sends req once, avoiding endpoint prev when another will do.
-// injected reports whether it added the token; ep is the endpoint picked,
-// nil when the client's own transport sent it.
-func (rt *roundTripper) send(req *http.Request, prev *endpoint) (resp *http.Response, injected bool, ep *endpoint, err error) {
+// attempt runs one attempt of req, avoiding endpoint prev when another will
+// do, hedged when req may be: it returns the answer, whether the client's
+// token went with it, and the endpoint that answered (nil: the client's own
+// transport).
+func (rt *roundTripper) attempt(req *http.Request, prev *endpoint) (*http.Response, bool, *endpoint, error) {
 	c := rt.c
 	p, ep := c.routes.target(req, dialAddr(req.URL), prev)
+	if c.hedgeable(req) {
+		if d := c.hedge.after(c.routes.pools(req, p), c.now()); d > 0 {
+			return rt.sendHedged(req, p, ep, d)
+		}
+	}
+	resp, injected, err := rt.send(req, p, ep, nil)
+	return resp, injected, ep, err
+}
+
+// send sends req once to p, through ep's transport (nil: the client's own).
+// injected reports whether it added the token. cancelParent, if not nil,
+// cancels req's context: it is called as the attempt ends.
+func (rt *roundTripper) send(req *http.Request, p *pool, ep *endpoint, cancelParent context.CancelFunc) (resp *http.Response, injected bool, err error) {
+	c := rt.c
 	if !p.tracked.Load() {
 		p.tracked.Store(true)
 	}
-	a := &attempt{c: c, p: p, caller: req.Context(), req: req, start: c.now()}
+	a := &attempt{c: c, p: p, caller: req.Context(), req: req, start: c.now(), cancelParent: cancelParent}
 	// request_timeout bounds the whole attempt: the token, the wait for a
 	// connection, the exchange and the body.
 	a.want.Context, a.cancel = context.WithTimeoutCause(req.Context(), c.cfg.RequestTimeout, c.timeoutErr)
 	hdr, injected, err := c.attemptHeader(&a.want, req)
 	if err == nil {
-		err = p.acquire(&a.want)
+		a.probe, err = p.acquire(&a.want)
 	}
 	if err != nil {
 		a.cancel()
+		if cancelParent != nil {
+			cancelParent()
+		}
 		err = a.explain(err)
 		p.refuse(err)
 		a.done(err)
-		return nil, injected, ep, err
+		return nil, injected, err
+	}
+	if c.deadlineHeader != "" {
+		hdr = withDeadline(hdr, c.deadlineHeader, &a.want, a.start)
 	}
 	a.trace.GotConn = a.gotConn
 	a.trace.GetConn = a.getConn
@@ -149,7 +172,7 @@ func (rt *roundTripper) send(req *http.Request, prev *endpoint) (resp *http.Resp
 	if err != nil {
 		a.err = a.explain(err)
 		a.finish()
-		return nil, injected, ep, a.err
+		return nil, injected, a.err
 	}
 	a.status = resp.StatusCode
 	p.learnFromHeader(resp.Header)
@@ -161,11 +184,33 @@ func (rt *roundTripper) send(req *http.Request, prev *endpoint) (resp *http.Resp
 		resp.Body.Close() // closes the connection: never drain without bound
 		a.err = fmt.Errorf("%w (Content-Length %d > %d)", ErrResponseTooLarge, resp.ContentLength, limit)
 		a.finish()
-		return nil, injected, ep, a.err
+		return nil, injected, a.err
 	}
 	a.body = respBody{rc: resp.Body, limit: limit, a: a}
 	resp.Body = &a.body
-	return resp, injected, ep, nil
+	return resp, injected, nil
+}
+
+// withDeadline returns a copy of hdr (which may be the caller's own) with
+// the attempt's remaining time (ctx's deadline: the caller's, or
+// request_timeout's if sooner) in header name: whole milliseconds, as
+// Envoy's x-envoy-expected-rq-timeout-ms, or gRPC's format for
+// grpc-timeout.
+func withDeadline(hdr http.Header, name string, ctx context.Context, now time.Time) http.Header {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return hdr
+	}
+	v := strconv.FormatInt(max(dl.Sub(now).Milliseconds(), 0), 10)
+	if strings.EqualFold(name, "grpc-timeout") {
+		v += "m"
+	}
+	out := make(http.Header, len(hdr)+1)
+	for k, vv := range hdr {
+		out[k] = vv
+	}
+	out.Set(name, v)
+	return out
 }
 
 // dialAddr is the address net/http dials for u: its host and port, the

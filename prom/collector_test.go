@@ -145,12 +145,14 @@ warmpool_token_fetches_total 0
 # TYPE warmpool_attempt_failures_total counter
 warmpool_attempt_failures_total{endpoint="",error_type="canceled",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="certificate",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="circuit_open",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="closed",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="content_type",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="dns",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="idle_race",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="insecure_token",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="other",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_attempt_failures_total{endpoint="",error_type="overloaded",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="pool_timeout",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="refused",server_address="127.0.0.1",server_port="%[1]s"} 0
 warmpool_attempt_failures_total{endpoint="",error_type="reset",server_address="127.0.0.1",server_port="%[1]s"} 0

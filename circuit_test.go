@@ -33,21 +33,21 @@ func TestEjection(t *testing.T) {
 	s, eps, now := testSet(t, cfg, 3)
 	a, b := eps[0], eps[1]
 
-	a.pool.observe(0, 503, nil)
-	a.pool.observe(0, 503, nil)
+	fail(a, *now)
+	fail(a, *now)
 	if a.state(*now) != endpointActive {
 		t.Fatalf("after 2 failures: %s, want active", a.state(*now))
 	}
-	a.pool.observe(0, 503, nil)
-	if a.state(*now) != endpointEjected || a.ejections.Load() != 1 {
-		t.Fatalf("after 3 failures: %s, %d ejections; want ejected once", a.state(*now), a.ejections.Load())
+	fail(a, *now)
+	if a.state(*now) != endpointEjected || a.pool.circuit.ejections.Load() != 1 {
+		t.Fatalf("after 3 failures: %s, %d ejections; want ejected once", a.state(*now), a.pool.circuit.ejections.Load())
 	}
-	if got := time.Duration(a.ejectedUntil.Load() - now.UnixNano()); got != 10*time.Second {
+	if got := time.Duration(a.pool.circuit.until.Load() - now.UnixNano()); got != 10*time.Second {
 		t.Errorf("first ejection lasts %s, want eject_duration 10s", got)
 	}
 	// max_ejected_percent 50 of 3 endpoints: one at a time.
 	for range 5 {
-		b.pool.observe(0, 503, nil)
+		fail(b, *now)
 	}
 	if b.state(*now) != endpointActive {
 		t.Errorf("a second endpoint of 3 was ejected: %s, want active (max_ejected_percent 50)", b.state(*now))
@@ -63,26 +63,26 @@ func TestEjection(t *testing.T) {
 	if a.state(*now) != endpointActive {
 		t.Fatalf("after eject_duration: %s, want active", a.state(*now))
 	}
-	b.pool.signals.fails.Store(0)
+	b.pool.health.fails.Store(0)
 	for range 3 {
-		a.pool.observe(0, 503, nil)
+		fail(a, *now)
 	}
-	if got := time.Duration(a.ejectedUntil.Load() - now.UnixNano()); got != 20*time.Second {
+	if got := time.Duration(a.pool.circuit.until.Load() - now.UnixNano()); got != 20*time.Second {
 		t.Errorf("second ejection lasts %s, want 20s", got)
 	}
 	// A success resets the count of failures in a row.
 	*now = now.Add(time.Hour)
-	a.pool.observe(0, 503, nil)
-	a.pool.observe(0, 503, nil)
-	a.pool.observe(time.Millisecond, 200, nil) // a success
-	a.pool.observe(0, 503, nil)
+	fail(a, *now)
+	fail(a, *now)
+	a.pool.observe(outcome{took: time.Millisecond, status: 200}, *now, false) // a success
+	fail(a, *now)
 	if a.state(*now) != endpointActive {
 		t.Errorf("failures interrupted by a success ejected it")
 	}
 	// Long after: back to eject_duration.
-	a.pool.observe(0, 503, nil)
-	a.pool.observe(0, 503, nil)
-	if got := time.Duration(a.ejectedUntil.Load() - now.UnixNano()); got != 10*time.Second {
+	fail(a, *now)
+	fail(a, *now)
+	if got := time.Duration(a.pool.circuit.until.Load() - now.UnixNano()); got != 10*time.Second {
 		t.Errorf("ejection an hour later lasts %s, want 10s again", got)
 	}
 }
@@ -92,8 +92,8 @@ func TestPanicModeUsesAll(t *testing.T) {
 	cfg.MaxEjectedPercent = 100
 	cfg.EjectAfterFailures = 1
 	s, eps, now := testSet(t, cfg, 2)
-	eps[0].pool.observe(0, 503, nil)
-	eps[1].pool.observe(0, 503, nil)
+	fail(eps[0], *now)
+	fail(eps[1], *now)
 	if eps[0].state(*now) != endpointEjected || eps[1].state(*now) != endpointEjected {
 		t.Fatalf("states %s, %s; want both ejected", eps[0].state(*now), eps[1].state(*now))
 	}
@@ -129,3 +129,6 @@ func TestSlowStartWeight(t *testing.T) {
 		t.Errorf("old at 6 vs fresh at 5: picked %s, want fresh", e.addr)
 	}
 }
+
+// fail feeds e's pool one 503 answer at now.
+func fail(e *endpoint, now time.Time) { e.pool.observe(outcome{status: 503}, now, false) }
