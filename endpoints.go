@@ -166,10 +166,10 @@ type endpoint struct {
 	rt    http.RoundTripper // tr, wrapped in the client's middleware
 	added int64             // unix nanos when it joined a set already serving, for slow_start; 0 if in the first answer
 
-	draining     atomic.Bool
-	removed      atomic.Bool
+	draining atomic.Bool
+	removed  atomic.Bool
 
-	quietSweeps  int   // janitor only: sweeps that found it draining with nothing in flight
+	quietSweeps int // janitor only: sweeps that found it draining with nothing in flight
 }
 
 // resolve looks the name up and applies the answer.

@@ -121,10 +121,10 @@ type latencyWindow struct {
 }
 
 const (
-	latencyGen     = 15 * time.Second
+	latencyGen        = 15 * time.Second
 	numLatencyBuckets = 96 // bucket i holds latencies up to latencyBase × latencyRatio^i
-	latencyBase    = 50 * time.Microsecond
-	latencyRatio   = 1.2
+	latencyBase       = 50 * time.Microsecond
+	latencyRatio      = 1.2
 )
 
 type latencyBuckets struct {

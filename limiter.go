@@ -38,7 +38,7 @@ type limiter struct {
 	queueTimeout time.Duration
 
 	mu      sync.Mutex
-	est     float64       // the adaptive estimate; guarded by mu
+	est     float64        // the adaptive estimate; guarded by mu
 	waiters []*limitWaiter // first come, first served; guarded by mu
 	queued  atomic.Int64   // len(waiters)
 

@@ -84,8 +84,8 @@ type poolEnv struct {
 	openFor          time.Duration // circuit_breaker_open_for
 	ejectAfter       int32         // eject_after_failures
 	throttle         bool          // client-side throttling: on with the limit or the breaker
-	http2       bool // HTTP/2 is offered over TLS
-	h2c         bool // plain connections speak HTTP/2 by prior knowledge
+	http2            bool          // HTTP/2 is offered over TLS
+	h2c              bool          // plain connections speak HTTP/2 by prior knowledge
 }
 
 // Protocols a pool's address was last seen to speak.

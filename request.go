@@ -25,16 +25,16 @@ type attempt struct {
 	trace  httptrace.ClientTrace
 	body   respBody
 
-	req        *http.Request // the attempt as sent
-	reused     bool          // the connection had served a request before
-	probe      bool          // the circuit breaker's probe
+	req    *http.Request // the attempt as sent
+	reused bool          // the connection had served a request before
+	probe  bool          // the circuit breaker's probe
 
 	cancelParent context.CancelFunc // nil, or cancels the context the attempt was sent with (a hedged pair's)
-	start      time.Time
-	status     int
-	err        error
-	attempts   int         // set on the response handed to the caller
-	ownsClient atomic.Bool // finish ends the call's hold on the client
+	start        time.Time
+	status       int
+	err          error
+	attempts     int         // set on the response handed to the caller
+	ownsClient   atomic.Bool // finish ends the call's hold on the client
 }
 
 // getConn runs each time net/http looks for a connection for the attempt:

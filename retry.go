@@ -148,10 +148,10 @@ func statusOf(resp *http.Response) int {
 type retryClass int
 
 const (
-	noRetry      retryClass = iota
-	retryAlways             // the request provably did not run: any method
-	retryIdempot            // it may have run: idempotent requests only
-	retryElsewhere          // not sent: the endpoint is overloaded or its circuit open; another endpoint may take it
+	noRetry        retryClass = iota
+	retryAlways               // the request provably did not run: any method
+	retryIdempot              // it may have run: idempotent requests only
+	retryElsewhere            // not sent: the endpoint is overloaded or its circuit open; another endpoint may take it
 )
 
 // classify decides whether an attempt's outcome may be retried, from the
