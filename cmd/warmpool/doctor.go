@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 )
 
 const doctorSynopsis = `Usage: warmpool doctor URL [flags]
@@ -17,7 +18,7 @@ Check how a warmpool client's pool fares against URL: POST -data to it -n
 times over -c workers sharing one client, as "warmpool post -n" does, bounded
 by -n and -timeout; then print the load's figures, the pool's (connections
 created and closed by reason, reuse, peak concurrency, waits for a connection,
-dial failures, retries) and the pool doctor's findings (warmpool.Diagnose):
+dial failures, retries) and the pool doctor's findings (doctor.Diagnose):
 each problem seen, the figure that showed it and the setting to change. Or,
 when there is none, "doctor: no findings (pool healthy)".
 
@@ -65,7 +66,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var bad int
 	for _, fd := range s.Findings {
-		if fd.Severity == warmpool.SeverityError {
+		if fd.Severity == doctor.SeverityError {
 			bad++
 		}
 	}
@@ -92,17 +93,17 @@ func parseDoctor(args []string, stdout io.Writer) (postFlags, error) {
 	return f, nil
 }
 
-// finding is a warmpool.Finding as -format json prints it.
+// finding is a doctor.Finding as -format json prints it.
 type finding struct {
-	Rule     string            `json:"rule"`
-	Severity warmpool.Severity `json:"severity"`
-	Host     string            `json:"host,omitempty"` // "" for the whole client
-	Message  string            `json:"message"`
-	Fix      string            `json:"fix"`
-	Value    float64           `json:"value"`
+	Rule     string          `json:"rule"`
+	Severity doctor.Severity `json:"severity"`
+	Host     string          `json:"host,omitempty"` // "" for the whole client
+	Message  string          `json:"message"`
+	Fix      string          `json:"fix"`
+	Value    float64         `json:"value"`
 }
 
-func newFindings(fs []warmpool.Finding) []finding {
+func newFindings(fs []doctor.Finding) []finding {
 	out := make([]finding, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, finding(f))

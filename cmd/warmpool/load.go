@@ -17,6 +17,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 
+	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/wait"
 )
 
@@ -136,7 +137,7 @@ func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, [
 	}
 	st := client.Stats()
 	s.Pool = newPoolSummary(st)
-	s.Findings = newFindings(warmpool.Diagnose(st, client.Config()))
+	s.Findings = newFindings(doctor.Diagnose(st, client.Config()))
 	return s, firsts
 }
 
@@ -171,7 +172,7 @@ type summary struct {
 	LatencyP99 time.Duration `json:"latency_p99_ns"`
 	Pool       poolSummary   `json:"pool"`
 	Stopped    string        `json:"stopped,omitempty"` // why fewer than Requested were sent
-	// Findings are the pool doctor's (warmpool.Diagnose), worst first per
+	// Findings are the pool doctor's (doctor.Diagnose), worst first per
 	// host; empty, not null, when the pool is healthy.
 	Findings []finding `json:"findings"`
 }

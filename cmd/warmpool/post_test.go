@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -136,7 +137,7 @@ func TestPostLoad(t *testing.T) {
 			t.Fatalf("got %v, want success: findings do not fail post (stderr %q)", err, stderr)
 		}
 		if len(s.Findings) != 1 || s.Findings[0].Rule != "unread-bodies" || s.Findings[0].Host != srv.Addr() ||
-			s.Findings[0].Severity != warmpool.SeverityWarning || s.Findings[0].Fix == "" {
+			s.Findings[0].Severity != doctor.SeverityWarning || s.Findings[0].Fix == "" {
 			t.Errorf("findings: got %+v, want one unread-bodies warning for %s with a fix", s.Findings, srv.Addr())
 		}
 	})
@@ -247,13 +248,13 @@ func TestSummaryGolden(t *testing.T) {
 			ClosedBy: map[string]int64{"server": 2, "unused": 1}, DialsAvoided: 2, DialFailures: 0,
 			Waits: 4, WaitSeconds: 0.0123, Retries: 2, RetryBudgetRefusals: 3,
 		},
-		// Findings as warmpool.Diagnose words them; a client-wide one has no host.
+		// Findings as doctor.Diagnose words them; a client-wide one has no host.
 		Findings: []finding{{
-			Rule: "server-closed-idle", Severity: warmpool.SeverityWarning, Host: "127.0.0.1:8080", Value: 2,
+			Rule: "server-closed-idle", Severity: doctor.SeverityWarning, Host: "127.0.0.1:8080", Value: 2,
 			Message: "the server closed 2 idle connections before keepalive_expiry (30s) ran out, making 1 % of requests open a new one: its idle timeout is shorter, and a request sent as it closes one can fail",
 			Fix:     "lower keepalive_expiry below the server's idle timeout (or raise the server's)",
 		}, {
-			Rule: "retry-budget", Severity: warmpool.SeverityError, Value: 3,
+			Rule: "retry-budget", Severity: doctor.SeverityError, Value: 3,
 			Message: "the retry budget refused 3 retries (2 made): so many requests failed that retries would exceed retry_budget_percent (20 %) of requests",
 			Fix:     "find why the backend fails; the budget is holding retries back so as not to add to its load",
 		}},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/loopback"
 	"github.com/warmpool/warmpool/internal/refserver"
 	"github.com/warmpool/warmpool/prom"
@@ -288,7 +289,7 @@ func reportUpstream(stderr io.Writer, client *warmpool.Client) {
 	st := client.Stats()
 	fmt.Fprintf(stderr, "warmpool serve: upstream: %d requests on %d connections (reuse rate %.1f%%, %d pool timeouts)\n",
 		st.Requests, st.Created, 100*st.ReuseRate(), st.PoolTimeouts)
-	for _, f := range warmpool.Diagnose(st, client.Config()) {
+	for _, f := range doctor.Diagnose(st, client.Config()) {
 		fmt.Fprintf(stderr, "warmpool serve: upstream pool: %s\n", f)
 	}
 }

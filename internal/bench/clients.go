@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 )
 
 // client sends one mode's requests.
@@ -207,7 +208,7 @@ func (c *warmpoolClient) pool() *PoolSummary {
 		TLSHandshakes: st.TLSHandshakes,
 		tlsTime:       st.TLSHandshakeTime,
 		dialTime:      st.DialTime,
-		Findings:      append([]warmpool.Finding{}, warmpool.Diagnose(st, c.c.Config())...),
+		Findings:      append([]doctor.Finding{}, doctor.Diagnose(st, c.c.Config())...),
 		httpClient:    httpClientKeys(c.c.Config()),
 	}
 }
@@ -217,14 +218,14 @@ func (c *warmpoolClient) pool() *PoolSummary {
 type PoolSummary struct {
 	Created int64 `json:"created"`
 	Open    int64 `json:"open"`
-	// Findings are the pool doctor's (warmpool.Diagnose) on the run's Stats;
+	// Findings are the pool doctor's (doctor.Diagnose) on the run's Stats;
 	// empty when the pool was healthy.
-	Findings     []warmpool.Finding `json:"findings"`
-	Requests     int64              `json:"requests"`
-	Reused       int64              `json:"reused"`
-	ReuseRate    float64            `json:"reuse_rate"`
-	PoolTimeouts int64              `json:"pool_timeouts"`
-	Closed       int64              `json:"closed"`
+	Findings     []doctor.Finding `json:"findings"`
+	Requests     int64            `json:"requests"`
+	Reused       int64            `json:"reused"`
+	ReuseRate    float64          `json:"reuse_rate"`
+	PoolTimeouts int64            `json:"pool_timeouts"`
+	Closed       int64            `json:"closed"`
 	// TLSHandshakes are the handshakes warmpool made itself, in its dialer
 	// (httptrace's TLS hooks see them as taking no time).
 	TLSHandshakes int64 `json:"tls_handshakes"`

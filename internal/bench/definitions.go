@@ -150,7 +150,7 @@ func buildDefinitions() map[string]string {
 
 		"pool.created":        "connections warmpool opened",
 		"pool.open":           "connections open at the end of the last slice, before the client closed",
-		"pool.findings":       "the pool doctor's findings (warmpool.Diagnose) on the run's Stats; empty when the pool was healthy",
+		"pool.findings":       "the pool doctor's findings (doctor.Diagnose) on the run's Stats; empty when the pool was healthy",
 		"pool.requests":       "requests that got a connection",
 		"pool.reused":         "of those, requests sent on a connection that had served before",
 		"pool.reuse_rate":     "reused ÷ requests",

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 )
 
 // modeRun is what one mode measured over its slices so far: a run is
@@ -164,7 +164,7 @@ func (p *PoolSummary) plus(o *PoolSummary) *PoolSummary {
 		tlsTime:       p.tlsTime + o.tlsTime,
 		dialTime:      p.dialTime + o.dialTime,
 		httpClient:    o.httpClient,
-		Findings:      append(append([]warmpool.Finding{}, p.Findings...), o.Findings...),
+		Findings:      append(append([]doctor.Finding{}, p.Findings...), o.Findings...),
 	}
 	if s.Requests > 0 {
 		s.ReuseRate = float64(s.Reused) / float64(s.Requests)

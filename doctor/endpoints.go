@@ -1,9 +1,11 @@
-package warmpool
+package doctor
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/warmpool/warmpool"
 )
 
 // Rules on the endpoints of balanced host names, judged together: the
@@ -23,12 +25,12 @@ type endpointGroup struct {
 
 // endpointGroups gathers the endpoints of s by host name and port, leaving
 // out removed ones, which took their requests before they left.
-func endpointGroups(s Stats) []*endpointGroup {
+func endpointGroups(s warmpool.Stats) []*endpointGroup {
 	by := map[string]*endpointGroup{}
 	var order []string
 	for _, key := range s.HostNames() {
 		h := s.Hosts[key]
-		if h.HostName == "" || h.EndpointState == endpointRemoved {
+		if h.HostName == "" || h.EndpointState == "removed" {
 			continue
 		}
 		addr, _, _ := strings.Cut(key, "@")
@@ -53,7 +55,7 @@ func endpointGroups(s Stats) []*endpointGroup {
 
 // endpointFindings: one endpoint taking everything while others exist,
 // load skewed between endpoints, and endpoints ejected again and again.
-func endpointFindings(s Stats, cfg Config) []Finding {
+func endpointFindings(s warmpool.Stats, cfg warmpool.Config) []Finding {
 	var out []Finding
 	for _, g := range endpointGroups(s) {
 		n := len(g.keys)
@@ -73,7 +75,7 @@ func endpointFindings(s Stats, cfg Config) []Finding {
 			switch {
 			case top >= pinnedShare:
 				fix := "set balancer: p2c (or round_robin) to spread requests over every address"
-				if cfg.Balancer != balancerFirst {
+				if cfg.Balancer != "first" {
 					fix = "the other endpoints fail or are ejected: see their findings and check those backends"
 				}
 				out = append(out, Finding{
@@ -84,9 +86,9 @@ func endpointFindings(s Stats, cfg Config) []Finding {
 				})
 			case top > skewFactor*even:
 				fix := "p2c sends fewer requests to an endpoint that answers slower or fails: check " + least
-				if cfg.Balancer == balancerRoundRobin {
+				if cfg.Balancer == "round_robin" {
 					fix = "round_robin shares calls evenly, so one endpoint was added late or failed over to the others: check " + least
-				} else if cfg.Balancer == balancerFirst {
+				} else if cfg.Balancer == "first" {
 					fix = "set balancer: p2c (or round_robin) to spread requests over every address"
 				}
 				out = append(out, Finding{
