@@ -70,8 +70,8 @@ func TestDoctor(t *testing.T) {
 			s.Findings[0].Host != closed.Addr() || s.Findings[0].Value != 3 {
 			t.Errorf("findings: got %+v, want one dial-failures error for %s, value 3", s.Findings, closed.Addr())
 		}
-		if s.Pool.DialFailures != 3 || s.Errors["refused"] != 3 {
-			t.Errorf("dial failures, refused errors: got %d, %d, want 3, 3", s.Pool.DialFailures, s.Errors["refused"])
+		if s.Pool.DialFailures.Refused != 3 || s.Errors["refused"] != 3 {
+			t.Errorf("refused dials, refused errors: got %d, %d, want 3, 3", s.Pool.DialFailures.Refused, s.Errors["refused"])
 		}
 	})
 }

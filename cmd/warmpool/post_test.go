@@ -242,12 +242,11 @@ func TestSummaryGolden(t *testing.T) {
 		RequestsPerSecond: 800,
 		LatencyP50:        612345 * time.Nanosecond,
 		LatencyP99:        2345678 * time.Nanosecond,
-		Pool: poolSummary{
-			Created: 8, ReuseRate: 0.96, Open: 8, Idle: 8, PoolTimeouts: 1,
-			Requests: 200, Reused: 192, PeakInFlight: 8, Closed: 3,
-			ClosedBy: map[string]int64{"server": 2, "unused": 1}, DialsAvoided: 2, DialFailures: 0,
-			Waits: 4, WaitSeconds: 0.0123, Retries: 2, RetryBudgetRefusals: 3,
-		},
+		Pool: poolSummary{Stats: oneHost("127.0.0.1:8080", warmpool.HostStats{
+			Created: 8, Open: 8, Idle: 8, PoolTimeouts: 1, Requests: 200, Reused: 192, PeakInFlight: 8,
+			Closed: 3, ClosedBy: warmpool.CloseReasons{Server: 2, Unused: 1}, DialsAvoided: 2,
+			Waits: 4, WaitTime: 12300 * time.Microsecond,
+		}), ReuseRate: 0.96},
 		// Findings as doctor.Diagnose words them; a client-wide one has no host.
 		Findings: []finding{{
 			Rule: "server-closed-idle", Severity: doctor.SeverityWarning, Host: "127.0.0.1:8080", Value: 2,
@@ -261,8 +260,12 @@ func TestSummaryGolden(t *testing.T) {
 	}
 	healthy := s
 	healthy.OK, healthy.Errors, healthy.StatusCodes, healthy.Findings = 200, newErrorCounts(), nil, nil
-	healthy.Pool.PoolTimeouts, healthy.Pool.Retries, healthy.Pool.RetryBudgetRefusals = 0, 0, 0
-	healthy.Pool.Closed, healthy.Pool.ClosedBy = 1, map[string]int64{"unused": 1}
+	healthy.Pool.Stats = oneHost("127.0.0.1:8080", warmpool.HostStats{
+		Created: 8, Open: 8, Idle: 8, Requests: 200, Reused: 192, PeakInFlight: 8,
+		Closed: 1, ClosedBy: warmpool.CloseReasons{Unused: 1}, DialsAvoided: 2,
+		Waits: 4, WaitTime: 12300 * time.Microsecond,
+	})
+	healthy.Pool.CallsFailed, healthy.Pool.Retries, healthy.Pool.BudgetRefusals = 0, 0, 0
 	tests := []struct {
 		golden     string
 		s          summary
@@ -296,6 +299,15 @@ func TestSummaryGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneHost is the Stats of a client that called one host, addr, with h as
+// its figures, 2 retries and 3 refused by the budget.
+func oneHost(addr string, h warmpool.HostStats) warmpool.Stats {
+	perHost := h
+	perHost.Protocol = "HTTP/1.1"
+	return warmpool.Stats{HostStats: h, Hosts: map[string]warmpool.HostStats{addr: perHost},
+		Calls: h.Requests, CallsFailed: 3, Retries: 2, BudgetRefusals: 3}
 }
 
 // errorsOf is a summary's error counts with n of each kind given.
