@@ -37,8 +37,8 @@
 //	warmpool_open_connections{http_connection_state="active|idle"}  gauge
 //	warmpool_dialing_connections                                    gauge
 //	warmpool_connections_created_total                              counter
-//	warmpool_connections_closed_total{warmpool_close_reason}        counter: idle_expiry, max_age, server, error, client, trim, other, unused
-//	warmpool_dial_failures_total{warmpool_dial_failure_kind}        counter: refused, timeout, dns, tls, other
+//	warmpool_connections_closed_total{warmpool_close_reason}        counter: each of warmpool.CloseReasonNames
+//	warmpool_dial_failures_total{warmpool_dial_failure_kind}        counter: each of warmpool.DialFailureKinds
 //	warmpool_tls_handshakes_total                                   counter
 //	warmpool_tls_handshake_seconds_total                            counter
 //	warmpool_attempts_total                                         counter: attempts that got a connection, retries included
