@@ -12,6 +12,7 @@ import (
 
 	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/load"
+	"github.com/warmpool/warmpool/internal/redact"
 )
 
 // kindErr is the first error of a kind, as warmpool.ErrorKind names it.
@@ -49,7 +50,7 @@ func (r *workerResult) record(rec load.Record) {
 // runLoad runs the load of a -n run of cmd, telling stderr what it sends
 // and, for each kind of error that occurred, how many and the first.
 func runLoad(ctx context.Context, cmd string, client *warmpool.Client, f postFlags, stderr io.Writer) summary {
-	fmt.Fprintf(stderr, "warmpool %s: sending %d %s over %d %s to %s\n", cmd, f.n, plural(f.n, "request"), f.c, plural(f.c, "worker"), redact(f.url))
+	fmt.Fprintf(stderr, "warmpool %s: sending %d %s over %d %s to %s\n", cmd, f.n, plural(f.n, "request"), f.c, plural(f.c, "worker"), redact.URL(f.url))
 	s, firstErrs := runPosts(ctx, client, f)
 	for _, e := range firstErrs {
 		fmt.Fprintf(stderr, "warmpool %s: %s\n", cmd, kindLine(s.Errors[e.kind], e.kind, explain(ctx, e.err, f.timeout)))
@@ -85,7 +86,7 @@ func runPosts(ctx context.Context, client *warmpool.Client, f postFlags) (summar
 		return 0, err
 	}, func(rec load.Record) { results[rec.Worker].record(rec) })
 
-	s := summary{URL: redact(f.url), Requested: f.n, Workers: f.c, Seconds: sum.Elapsed.Seconds(), Errors: newErrorCounts()}
+	s := summary{URL: redact.URL(f.url), Requested: f.n, Workers: f.c, Seconds: sum.Elapsed.Seconds(), Errors: newErrorCounts()}
 	var latencies []time.Duration
 	first := map[string]error{}
 	for _, r := range results {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/internal/loopback"
+	"github.com/warmpool/warmpool/internal/redact"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -197,7 +198,7 @@ func (f *serveFlags) check(cmd *command) error {
 			}
 		}
 	} else if u, err := url.Parse(f.upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("serve", "-upstream %q: want an absolute http:// or https:// URL", redact(f.upstream))
+		return usagef("serve", "-upstream %q: want an absolute http:// or https:// URL", redact.URL(f.upstream))
 	}
 	var err error
 	if f.loopback, err = loopback.Addr(opts.Addr); err != nil {
@@ -214,7 +215,7 @@ func announce(stderr io.Writer, f serveFlags, srv *refserver.Server, client *war
 	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics)\n", srv.URL(), f.opts.Proto)
 	if client != nil {
 		fmt.Fprintf(stderr, "warmpool serve: each executed /answer calls %s first, through one warmpool client (max_connections %d)\n",
-			redact(f.upstream), client.Config().MaxConnections)
+			redact.URL(f.upstream), client.Config().MaxConnections)
 	}
 	if f.opts.Token != "" {
 		fmt.Fprintln(stderr, "warmpool serve: POST /answer requires the bearer token (from -token or $WARMPOOL_TOKEN)")

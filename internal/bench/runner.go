@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/redact"
 )
 
 // load is how one run loads the server, and when it stops.
@@ -48,12 +48,7 @@ func newTemplate(t *target, body []byte, withAuth bool) *requestTemplate {
 	if withAuth && t.token != "" {
 		h["Authorization"] = []string{"Bearer " + t.token}
 	}
-	shown := t.url
-	if u, err := url.Parse(t.url); err == nil {
-		u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
-		shown = u.String()
-	}
-	return &requestTemplate{url: t.url, shown: shown, host: t.host, body: body, header: h}
+	return &requestTemplate{url: t.url, shown: redact.URL(t.url), host: t.host, body: body, header: h}
 }
 
 func (rt *requestTemplate) newRequest(ctx context.Context) (*http.Request, error) {
