@@ -35,7 +35,7 @@ type progress struct {
 func newProgress(s Settings) *progress {
 	p := &progress{
 		w: s.Progress, every: s.ProgressEvery, total: s.runCount() * s.Rounds,
-		slice: s.slice(0).duration, rounds: s.Rounds, now: time.Now, stopc: make(chan struct{}),
+		slice: s.slice(0).Duration, rounds: s.Rounds, now: time.Now, stopc: make(chan struct{}),
 	}
 	if p.w != nil {
 		p.wg.Go(p.tick)

@@ -13,7 +13,7 @@ func TestProgressStatusLine(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
 	s, _ := Settings{Protos: []string{ProtoHTTP}, Modes: []string{ModeTuned, ModeWarmpool}, Duration: 3 * time.Second, Rounds: 2}.normalize()
-	p := &progress{total: 4, slice: s.slice(0).duration, rounds: 2, now: func() time.Time { return now }, stopc: make(chan struct{})}
+	p := &progress{total: 4, slice: s.slice(0).Duration, rounds: 2, now: func() time.Time { return now }, stopc: make(chan struct{})}
 	var out strings.Builder
 	p.w = &out
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool/doctor"
+	"github.com/warmpool/warmpool/internal/load"
 )
 
 // modeRun is what one mode measured over its slices so far: a run is
@@ -31,7 +32,7 @@ type serverFigures struct {
 // runSlice runs one slice of mode, then closes its client and waits, at most
 // s.settleTimeout, until the server has seen its connections close, so that
 // the next slice starts from the same state.
-func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, baselineOpen int64) (*modeRun, error) {
+func runSlice(ctx context.Context, s Settings, t *target, mode string, l load.Spec, baselineOpen int64) (*modeRun, error) {
 	var tok *tokenFetcher
 	if t.issuer != nil {
 		tok = newTokenFetcher(t.issuer, t.audience)
@@ -50,7 +51,7 @@ func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, b
 	midCtx, stopMid := context.WithCancel(ctx)
 	go func() {
 		defer close(midc)
-		timer := time.NewTimer(l.duration / 2)
+		timer := time.NewTimer(l.Duration / 2)
 		defer timer.Stop()
 		select {
 		case <-timer.C:

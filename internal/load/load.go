@@ -111,8 +111,9 @@ type Summary struct {
 	Made    int64         // calls made (each has its Record)
 	// Scheduled is, in the open model, how many calls fell due within the
 	// duration (at most Spec.Requests); Late how many of those made started
-	// more than 1 ms after they were due; Dropped how many found every
-	// worker busy with Spec.DropWhenFull. Zero in the closed model.
+	// more than 1 ms after they were due, for want of a free worker;
+	// Dropped how many found every worker busy with Spec.DropWhenFull
+	// (which makes none late). Zero in the closed model.
 	Scheduled, Late, Dropped int64
 }
 
@@ -164,8 +165,10 @@ func (r *run) closed() {
 			// contend for.
 			ctx, cancel := context.WithCancel(r.ctx)
 			defer cancel()
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
 			for first := true; ; first = false {
-				if !first && r.spec.Pause > 0 && !r.sleep(ctx, r.spec.Pause) {
+				if !first && r.spec.Pause > 0 && !sleepOn(ctx, timer, r.spec.Pause) {
 					return
 				}
 				i := next.Add(1) - 1
@@ -176,32 +179,21 @@ func (r *run) closed() {
 				if !now.Before(r.end) {
 					return
 				}
-				r.one(ctx, i, w, now)
+				r.one(ctx, i, w, now, now)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// sleep waits d or until ctx ends; false if it ended.
-func (r *run) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// one makes call i on worker w, due at due, and records it.
-func (r *run) one(ctx context.Context, i int64, w int, due time.Time) {
+// one makes call i on worker w, due at due and starting now (start), and
+// records it.
+func (r *run) one(ctx context.Context, i int64, w int, due, start time.Time) {
 	cctx, cancel := ctx, context.CancelFunc(nil)
 	if r.spec.CallTimeout > 0 {
 		cctx, cancel = context.WithTimeout(ctx, r.spec.CallTimeout)
 	}
-	rec := Record{I: i, Worker: w, Due: due, Start: time.Now()}
+	rec := Record{I: i, Worker: w, Due: due, Start: start}
 	rec.Status, rec.Err = r.call(cctx, i, w)
 	rec.End = time.Now()
 	if cancel != nil {

@@ -203,9 +203,11 @@ func TestScheduledWithin(t *testing.T) {
 	}{
 		{time.Second, 1000, 1000},
 		{100 * time.Millisecond, 1000, 100},
-		{time.Second, 3, 3},
-		{time.Second, 0.5, 1},
+		{300 * time.Millisecond, 200, 60}, // due at 0, 5ms, … 295ms
+		{time.Second, 3, 3},               // 0, 333ms, 667ms
+		{time.Second, 0.5, 1},             // 0 only
 		{10 * time.Millisecond, 7, 1},
+		{10 * time.Millisecond, 1e6, 10000},
 	} {
 		got := ScheduledWithin(tc.d, tc.rate)
 		if got != tc.want || DueAt(got-1, tc.rate) >= tc.d || DueAt(got, tc.rate) < tc.d {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,21 +26,67 @@ func ScheduledWithin(d time.Duration, rate float64) int64 {
 	return n
 }
 
-// job is a due call handed to a worker of the open model.
-type job struct {
-	i   int64
-	due time.Time
-}
-
-// open runs the open model: one scheduler hands each call, when due, to a
-// free worker among spec.Workers; a call finding none waits for one, or is
-// dropped with spec.DropWhenFull.
+// open runs the open model over the calls due within the duration.
 func (r *run) open() {
 	n := ScheduledWithin(r.spec.Duration, r.spec.Rate)
 	if r.spec.Requests > 0 {
 		n = min(n, r.spec.Requests)
 	}
 	r.scheduled = n
+	if r.spec.DropWhenFull {
+		r.openDropping(n)
+	} else {
+		r.openWaiting(n)
+	}
+}
+
+// openWaiting makes calls 0 … n-1, each when due, on the first free worker:
+// each worker takes the next call's number and waits until it is due. A
+// worker that takes a call already overdue by more than lateAfter (every
+// worker was busy) makes it late; one it takes after the end is not made.
+func (r *run) openWaiting(n int64) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range r.spec.Workers {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(r.ctx) // see closed
+			defer cancel()
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			for {
+				i := next.Add(1) - 1
+				if i >= n {
+					return
+				}
+				due := r.start.Add(DueAt(i, r.spec.Rate))
+				if wait := time.Until(due); wait > 0 {
+					if !sleepOn(ctx, timer, wait) {
+						return
+					}
+				} else if -wait > lateAfter {
+					r.late.Add(1)
+				}
+				now := time.Now()
+				if !now.Before(r.end) || ctx.Err() != nil {
+					return
+				}
+				r.one(ctx, i, w, due, now)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// job is a due call handed to a worker.
+type job struct {
+	i   int64
+	due time.Time
+}
+
+// openDropping hands calls 0 … n-1, each when due, to a free worker; a
+// call that finds none is dropped, so slow calls never hold back the
+// schedule.
+func (r *run) openDropping(n int64) {
 	// free holds a token per idle worker; jobs never holds more than
 	// Workers, so sending on it never blocks.
 	free := make(chan struct{}, r.spec.Workers)
@@ -51,71 +98,43 @@ func (r *run) open() {
 			ctx, cancel := context.WithCancel(r.ctx) // see closed
 			defer cancel()
 			for j := range jobs {
-				if start := time.Now(); start.Sub(j.due) > lateAfter {
-					r.late.Add(1)
-				}
 				if ctx.Err() == nil {
-					r.one(ctx, j.i, w, j.due)
+					r.one(ctx, j.i, w, j.due, time.Now())
 				}
 				free <- struct{}{}
 			}
 		})
 	}
-	r.schedule(n, free, jobs)
+	timer := time.NewTimer(time.Hour)
+	for i := range n {
+		due := r.start.Add(DueAt(i, r.spec.Rate))
+		if wait := time.Until(due); wait > 0 && !sleepOn(r.ctx, timer, wait) {
+			break
+		}
+		if r.ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-free:
+			jobs <- job{i, due}
+		default:
+			r.dropped++
+		}
+	}
+	timer.Stop()
 	close(jobs)
 	wg.Wait()
 }
 
-// schedule hands calls 0 … n-1 to the workers as they fall due, until the
-// end of the run or of its context.
-func (r *run) schedule(n int64, free chan struct{}, jobs chan<- job) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for i := range n {
-		due := r.start.Add(DueAt(i, r.spec.Rate))
-		if !r.waitUntil(timer, due) {
-			return
-		}
-		if r.spec.DropWhenFull {
-			select {
-			case <-free:
-				jobs <- job{i, due}
-			default:
-				r.dropped++
-			}
-			continue
-		}
-		// Wait for a free worker; a call due before the end but not
-		// started by then is not made.
-		timer.Reset(time.Until(r.end))
-		select {
-		case <-free:
-		case <-timer.C:
-			return
-		case <-r.ctx.Done():
-			return
-		}
-		timer.Stop() // since Go 1.23, no stale fire is left to drain
-		if !time.Now().Before(r.end) {
-			free <- struct{}{}
-			return
-		}
-		jobs <- job{i, due}
-	}
-}
-
-// waitUntil waits until t on timer, which is stopped; false if the run's
-// context ended first.
-func (r *run) waitUntil(timer *time.Timer, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return r.ctx.Err() == nil
-	}
+// sleepOn waits d on timer, which is stopped when sleepOn returns; false if
+// ctx ended first. (Since Go 1.23 a stopped timer leaves no stale fire to
+// drain.)
+func sleepOn(ctx context.Context, timer *time.Timer, d time.Duration) bool {
 	timer.Reset(d)
 	select {
 	case <-timer.C:
 		return true
-	case <-r.ctx.Done():
+	case <-ctx.Done():
 		timer.Stop()
 		return false
 	}
