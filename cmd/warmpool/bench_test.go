@@ -191,6 +191,9 @@ func benchSkeleton(key string, v any) any {
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
+			if key == "hosts" { // keyed by address, whose port varies
+				k = "<host:port>"
+			}
 			out[k] = benchSkeleton(k, e)
 		}
 		return out

@@ -15,20 +15,31 @@ type ErrorCounts struct {
 	Total int64 `json:"total"`
 	// ByKind counts by warmpool.ErrorKind; only kinds that occurred appear.
 	ByKind map[string]int64 `json:"by_kind"`
-	// The groups: timeout (timeout, pool_timeout), conn (refused, reset,
-	// idle_race, dns), status (status) and other (every other kind).
+	// The groups, by errorGroups: timeout (timeout, pool_timeout), conn
+	// (refused, reset, idle_race, dns), status (status) and other (every
+	// other kind).
 	Timeout int64 `json:"timeout"`
 	Conn    int64 `json:"conn"`
 	Status  int64 `json:"status"`
 	Other   int64 `json:"other"`
 }
 
-// errorGroups maps a kind of warmpool.ErrorKind to its coarse group; a kind
-// not listed is "other".
+// errorGroups maps every kind of warmpool.ErrorKinds to its coarse group.
+// TestErrorGroupsKnowEveryKind fails on a kind left out, which errorGroup
+// would count as "other" unseen.
 var errorGroups = map[string]string{
-	"timeout": "timeout", "pool_timeout": "timeout",
-	"refused": "conn", "reset": "conn", "idle_race": "conn", "dns": "conn",
-	"status": "status",
+	"closed": "other", "status": "status", "content_type": "other", "pool_timeout": "timeout", "too_large": "other",
+	"insecure_token": "other", "token": "other", "idle_race": "conn", "certificate": "other", "tls": "other",
+	"dns": "conn", "refused": "conn", "canceled": "other", "timeout": "timeout", "reset": "conn", "other": "other",
+}
+
+// errorGroup is the coarse group of an error kind; "other" for a kind the
+// table lacks.
+func errorGroup(kind string) string {
+	if g, ok := errorGroups[kind]; ok {
+		return g
+	}
+	return "other"
 }
 
 // newErrorCounts sums the counts by kind into groups.
@@ -40,7 +51,7 @@ func newErrorCounts(byKind map[string]int64) ErrorCounts {
 		}
 		c.ByKind[k] = n
 		c.Total += n
-		switch errorGroups[k] {
+		switch errorGroup(k) {
 		case "timeout":
 			c.Timeout += n
 		case "conn":

@@ -25,9 +25,18 @@ func TestErrorCounts(t *testing.T) {
 }
 
 func TestErrorGroupsKnowEveryKind(t *testing.T) {
-	// Every group's kind is one warmpool.ErrorKind returns: a renamed kind
-	// would silently fall into "other".
+	// Every kind warmpool.ErrorKind returns has its group, and every group's
+	// kind is one: a new kind would silently fall into "other", a renamed
+	// one leave a stale entry.
 	known := warmpool.ErrorKinds()
+	for _, k := range known {
+		if _, ok := errorGroups[k]; !ok {
+			t.Errorf("errorGroups has no group for %q", k)
+		}
+		if c := newErrorCounts(map[string]int64{k: 1}); c.kinds() != "1 "+k || c.Total != 1 {
+			t.Errorf("%s: counts %+v (%q), want it counted under its name", k, c, c.kinds())
+		}
+	}
 	for k := range errorGroups {
 		if !slices.Contains(known, k) {
 			t.Errorf("errorGroups has %q, which warmpool.ErrorKind never returns", k)

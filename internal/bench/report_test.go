@@ -73,7 +73,7 @@ func syntheticTokenReport(tokenMode string) *Report {
 	httpModes[1].Errors = newErrorCounts(map[string]int64{"reset": 2, "timeout": 1})
 	httpModes[1].ErrorSamples = []string{"reset: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", "timeout: context deadline exceeded"}
 	httpModes[1].Requests += 3
-	httpModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 40500, Reused: 40468, ReuseRate: 40468.0 / 40500, Closed: 0, Findings: []doctor.Finding{}}
+	httpModes[3].Pool = syntheticPool(warmpool.HostStats{Created: 32, Open: 32, Idle: 32, PeakInFlight: 32, Requests: 40500, Reused: 40468})
 	h1 := warmpool.DefaultConfig()
 	h1.EnableHTTP2 = false
 	httpModes[3].HTTPClient = httpClientKeys(h1)
@@ -91,11 +91,13 @@ func syntheticTokenReport(tokenMode string) *Report {
 		m.TLSUsPerRequest = float64(m.TLSHandshakes) * 600 / float64(m.Requests)
 	}
 	tlsModes[3].TLSFrom = "warmpool Stats"
-	tlsModes[3].Pool = &PoolSummary{Created: 32, Open: 32, Requests: 35400, Reused: 35368, ReuseRate: 35368.0 / 35400, TLSHandshakes: 32, Findings: []doctor.Finding{}}
+	tlsModes[3].Pool = syntheticPool(warmpool.HostStats{Created: 32, Open: 32, Idle: 32, PeakInFlight: 32, Requests: 35400, Reused: 35368, TLSHandshakes: 32})
 	tlsModes[3].HTTPClient = httpClientKeys(h1)
-	tlsModes[4].Pool = &PoolSummary{Created: 3, Open: 1, Requests: 28500, Reused: 28497, ReuseRate: 28497.0 / 28500, TLSHandshakes: 3, Closed: 2,
-		Findings: []doctor.Finding{{Rule: "server-closed-idle", Severity: doctor.SeverityWarning, Host: "127.0.0.1:40003",
-			Message: "the server closed 2 idle connections", Fix: "set keepalive_expiry below the server's idle timeout", Value: 2}}}
+	tlsModes[4].Pool = syntheticPool(warmpool.HostStats{Created: 3, Open: 1, Idle: 1, PeakInFlight: 32, Requests: 28500, Reused: 28497, TLSHandshakes: 3,
+		Closed: 2, ClosedBy: warmpool.CloseReasons{Server: 2}, Failures: 1, FailuresByKind: map[string]int64{"reset": 1},
+		LearnedIdleTimeout: 5 * time.Second, LearnedIdleTimeoutFrom: "server close"},
+		doctor.Finding{Rule: "server-closed-idle", Severity: doctor.SeverityWarning, Host: "127.0.0.1:40003",
+			Message: "the server closed 2 idle connections", Fix: "set keepalive_expiry below the server's idle timeout", Value: 2})
 	tlsModes[4].HTTPClient = httpClientKeys(warmpool.DefaultConfig())
 	tlsModes[4].ServerAccepted = nil // as for an external server without /stats
 	tlsModes[4].ServerAcceptedSecondHalf = nil
@@ -131,6 +133,15 @@ func syntheticTokenReport(tokenMode string) *Report {
 	r.WarmpoolVersion = "v0.0.0-synthetic"
 	r.finish()
 	return r
+}
+
+// syntheticPool is the pool summary of a warmpool client that called one
+// host, with h as its figures.
+func syntheticPool(h warmpool.HostStats, findings ...doctor.Finding) *PoolSummary {
+	host := h
+	host.Protocol = "HTTP/1.1"
+	st := warmpool.Stats{HostStats: h, Hosts: map[string]warmpool.HostStats{"127.0.0.1:40001": host}, Calls: h.Requests}
+	return &PoolSummary{Stats: st, ReuseRate: h.ReuseRate(), Findings: append([]doctor.Finding{}, findings...)}
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.

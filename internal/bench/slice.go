@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/load"
 )
 
@@ -135,9 +134,9 @@ func (m *modeRun) result(mode string) ModeResult {
 		n := float64(max(r.Requests, 1))
 		r.ReuseRate = p.ReuseRate
 		r.Dials = p.Created
-		r.DialUsPerRequest = float64(p.dialTime.Nanoseconds()) / 1e3 / n
+		r.DialUsPerRequest = float64(p.DialTime.Nanoseconds()) / 1e3 / n
 		r.TLSHandshakes = p.TLSHandshakes
-		r.TLSUsPerRequest = float64(p.tlsTime.Nanoseconds()) / 1e3 / n
+		r.TLSUsPerRequest = float64(p.TLSHandshakeTime.Nanoseconds()) / 1e3 / n
 		r.TLSFrom = "warmpool Stats"
 		r.HTTPClient = p.httpClient
 	}
@@ -146,29 +145,4 @@ func (m *modeRun) result(mode string) ModeResult {
 	r.ServerPeakOpen = m.server.peak
 	r.Token = m.token.result(r.Requests)
 	return r
-}
-
-// plus adds the counters of two clients' summaries; the gauge (Open) is the
-// later one's. Either may be nil (not a warmpool client).
-func (p *PoolSummary) plus(o *PoolSummary) *PoolSummary {
-	if p == nil || o == nil {
-		return o
-	}
-	s := &PoolSummary{
-		Created:       p.Created + o.Created,
-		Open:          o.Open,
-		Requests:      p.Requests + o.Requests,
-		Reused:        p.Reused + o.Reused,
-		PoolTimeouts:  p.PoolTimeouts + o.PoolTimeouts,
-		Closed:        p.Closed + o.Closed,
-		TLSHandshakes: p.TLSHandshakes + o.TLSHandshakes,
-		tlsTime:       p.tlsTime + o.tlsTime,
-		dialTime:      p.dialTime + o.dialTime,
-		httpClient:    o.httpClient,
-		Findings:      append(append([]doctor.Finding{}, p.Findings...), o.Findings...),
-	}
-	if s.Requests > 0 {
-		s.ReuseRate = float64(s.Reused) / float64(s.Requests)
-	}
-	return s
 }
