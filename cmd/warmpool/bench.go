@@ -12,6 +12,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/internal/bench"
+	benchreport "github.com/warmpool/warmpool/internal/bench/report"
 )
 
 const benchSynopsis = `Usage: warmpool bench [flags] [URL]
@@ -123,6 +124,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if rep == nil {
 		return fmt.Errorf("warmpool bench: %w", runErr)
 	}
+	benchreport.Finish(rep)
 	if err := writeBench(rep, out, stdout); err != nil {
 		return err
 	}
@@ -138,18 +140,18 @@ func writeBench(rep *bench.Report, out benchOutput, stdout io.Writer) error {
 	var err error
 	switch {
 	case out.format == "json":
-		err = bench.WriteJSON(stdout, rep)
+		err = benchreport.WriteJSON(stdout, rep)
 	case out.format == "text":
-		err = bench.WriteText(stdout, rep)
+		err = benchreport.WriteText(stdout, rep)
 	case out.html == "": // html to stdout
-		err = bench.WriteHTML(stdout, rep)
+		err = benchreport.WriteHTML(stdout, rep)
 	}
 	if err != nil {
 		return fmt.Errorf("warmpool bench: %w", err)
 	}
 	if out.html != "" {
 		var b bytes.Buffer
-		if err := bench.WriteHTML(&b, rep); err != nil {
+		if err := benchreport.WriteHTML(&b, rep); err != nil {
 			return fmt.Errorf("warmpool bench: HTML report: %w", err)
 		}
 		if err := os.WriteFile(out.html, b.Bytes(), 0o644); err != nil {

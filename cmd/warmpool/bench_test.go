@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/warmpool/warmpool/internal/bench"
+	benchreport "github.com/warmpool/warmpool/internal/bench/report"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -164,7 +165,7 @@ func TestBenchEndToEndJSON(t *testing.T) {
 	}
 	// Every field has a definition in the document itself.
 	defs, _ := doc["definitions"].(map[string]any)
-	for _, key := range bench.DefinitionKeys(doc) {
+	for _, key := range benchreport.DefinitionKeys(doc) {
 		if _, ok := defs[key]; !ok {
 			t.Errorf("field %q has no entry in definitions", key)
 		}

@@ -27,7 +27,7 @@ func newPoolSummary(c *warmpool.Client) *PoolSummary {
 		Stats:      st,
 		ReuseRate:  st.ReuseRate(),
 		Findings:   append([]doctor.Finding{}, doctor.Diagnose(st, c.Config())...),
-		httpClient: httpClientKeys(c.Config()),
+		httpClient: HTTPClientKeys(c.Config()),
 	}
 }
 

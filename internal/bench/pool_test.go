@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -82,9 +83,42 @@ func TestSumStatsKnowsEveryField(t *testing.T) {
 	}
 }
 
+// onePool is the pool summary of a warmpool client that called one host,
+// with h as its figures.
+func onePool(h warmpool.HostStats) *PoolSummary {
+	st := warmpool.Stats{HostStats: h, Hosts: map[string]warmpool.HostStats{"127.0.0.1:40001": h}}
+	return &PoolSummary{Stats: st, ReuseRate: h.ReuseRate()}
+}
+
+// TestPoolSummaryJSONHasEveryTableEntry: a pool's JSON has a count of every
+// close reason and dial failure kind of warmpool's tables, under its name.
+func TestPoolSummaryJSONHasEveryTableEntry(t *testing.T) {
+	b, err := json.Marshal(onePool(warmpool.HostStats{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		ClosedBy     map[string]int64 `json:"closed_by"`
+		DialFailures map[string]int64 `json:"dial_failures"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range warmpool.CloseReasonNames() {
+		if _, ok := doc.ClosedBy[r]; !ok {
+			t.Errorf("closed_by has no %s: %s", r, b)
+		}
+	}
+	for _, k := range warmpool.DialFailureKinds() {
+		if _, ok := doc.DialFailures[k]; !ok {
+			t.Errorf("dial_failures has no %s: %s", k, b)
+		}
+	}
+}
+
 func TestPoolSummaryPlus(t *testing.T) {
-	a := syntheticPool(warmpool.HostStats{Created: 2, Open: 2, Requests: 10, Reused: 8})
-	b := syntheticPool(warmpool.HostStats{Created: 3, Open: 1, Requests: 30, Reused: 28})
+	a := onePool(warmpool.HostStats{Created: 2, Open: 2, Requests: 10, Reused: 8})
+	b := onePool(warmpool.HostStats{Created: 3, Open: 1, Requests: 30, Reused: 28})
 	var none *PoolSummary
 	if none.plus(b) != b || a.plus(nil) != nil {
 		t.Error("plus with a nil summary: want the other")

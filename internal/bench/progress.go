@@ -90,7 +90,7 @@ func (p *progress) done(sl *modeRun) {
 	if p.w != nil {
 		ok, n := sl.res.tally.ok, sl.res.completed()
 		fmt.Fprintf(p.w, "\r\033[K%s: %s requests, %s req/s, %s errors\n",
-			p.label, fmtInt(n), fmtRate(float64(ok)/sl.res.elapsed.Seconds()), fmtInt(n-ok))
+			p.label, FormatInt(n), FormatRate(float64(ok)/sl.res.elapsed.Seconds()), FormatInt(n-ok))
 		p.status = false
 	}
 	p.label = ""

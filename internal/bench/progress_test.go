@@ -80,7 +80,4 @@ func TestRunInterruptedGivesPartialReport(t *testing.T) {
 	if len(rep.Protos) != 1 || len(rep.Protos[0].Modes) != 1 || rep.Protos[0].Modes[0].Mode != ModePerRequest || rep.Protos[0].Modes[0].OK != 20 {
 		t.Fatalf("want the one finished run, per-request over http with 20 ok; got %+v", rep.Protos)
 	}
-	if !strings.HasPrefix(rep.Verdict, "verdict (partial, interrupted after 1 of 6 runs): ") {
-		t.Errorf("verdict: got %q", rep.Verdict)
-	}
 }

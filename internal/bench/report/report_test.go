@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -11,24 +11,28 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/doctor"
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func ptr(n int64) *int64 { return &n }
 
+// curvePercentiles are the points of bench's latency curves.
+var curvePercentiles = []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 100}
+
 // syntheticMode is a run with round numbers derived from rps and p50.
-func syntheticMode(mode string, proto string, rps float64, p50 int64, accepted int64) ModeResult {
+func syntheticMode(mode string, proto string, rps float64, p50 int64, accepted int64) bench.ModeResult {
 	n := int64(rps * 3)
-	m := ModeResult{
+	m := bench.ModeResult{
 		Mode:      mode,
 		Protocols: map[string]int64{proto: n},
 		Requests:  n, OK: n,
-		Errors:                   ErrorCounts{},
+		Errors:                   bench.ErrorCounts{},
 		ErrorSamples:             []string{},
 		ElapsedS:                 3,
 		ReqPerS:                  rps,
-		Latency:                  Latency{Min: p50 / 4, Mean: float64(p50) * 1.2, P50: p50, P90: p50 * 2, P99: p50 * 4, P999: p50 * 8, Max: p50 * 10},
+		Latency:                  bench.Latency{Min: p50 / 4, Mean: float64(p50) * 1.2, P50: p50, P90: p50 * 2, P99: p50 * 4, P999: p50 * 8, Max: p50 * 10},
 		ServerAccepted:           ptr(accepted),
 		ServerAcceptedSecondHalf: ptr(accepted / 3),
 		ServerPeakOpen:           ptr(min(accepted, 32)),
@@ -36,7 +40,7 @@ func syntheticMode(mode string, proto string, rps float64, p50 int64, accepted i
 		Dials:                    accepted,
 		DialUsPerRequest:         float64(accepted) * 50 / float64(n),
 		TLSFrom:                  "httptrace",
-		CPU:                      &CPU{UserS: 1.5, SysS: 0.5, UsPerRequest: 2e6 / float64(n)},
+		CPU:                      &bench.CPU{UserS: 1.5, SysS: 0.5, UsPerRequest: 2e6 / float64(n)},
 		BytesSent:                n * 210,
 		BytesReceived:            n * 961,
 	}
@@ -45,45 +49,46 @@ func syntheticMode(mode string, proto string, rps float64, p50 int64, accepted i
 		if p == 100 {
 			us = m.Latency.Max
 		}
-		m.LatencyCurve = append(m.LatencyCurve, CurvePoint{Percentile: p, Us: us})
+		m.LatencyCurve = append(m.LatencyCurve, bench.CurvePoint{Percentile: p, Us: us})
 	}
 	return m
 }
 
 // syntheticReport is a fixed report for the golden files: no field depends
 // on the machine or the clock.
-func syntheticReport() *Report { return syntheticTokenReport(TokenNone) }
+func syntheticReport() *bench.Report { return syntheticTokenReport(bench.TokenNone) }
 
 // syntheticTokenReport is syntheticReport with tokens of tokenMode from the
 // in-process issuer, 5ms per fetch.
-func syntheticTokenReport(tokenMode string) *Report {
-	s, _ := Settings{Concurrency: 32, TokenMode: tokenMode}.normalize()
-	s = s.withDuration()
-	r := newReport(s)
+func syntheticTokenReport(tokenMode string) *bench.Report {
+	r, err := bench.NewReport(bench.Settings{Concurrency: 32, TokenMode: tokenMode})
+	if err != nil {
+		panic(err)
+	}
 	r.StartedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	lo, hi := 0.15, 0.4
-	r.Machine = Machine{OS: "linux", Arch: "amd64", CPUModel: "Synthetic CPU @ 3.00GHz", NumCPU: 2, GOMAXPROCS: 2, GoVersion: "go1.26.0", LoadAvgStart: &lo, LoadAvgEnd: &hi}
+	r.Machine = bench.Machine{OS: "linux", Arch: "amd64", CPUModel: "Synthetic CPU @ 3.00GHz", NumCPU: 2, GOMAXPROCS: 2, GoVersion: "go1.26.0", LoadAvgStart: &lo, LoadAvgEnd: &hi}
 
-	httpModes := []ModeResult{
-		syntheticMode(ModePerRequest, "HTTP/1.1", 4000, 7000, 12000),
-		syntheticMode(ModeDefault, "HTTP/1.1", 6000, 4500, 9000),
-		syntheticMode(ModeTuned, "HTTP/1.1", 14000, 2100, 32),
-		syntheticMode(ModeWarmpool, "HTTP/1.1", 13500, 2200, 32),
+	httpModes := []bench.ModeResult{
+		syntheticMode(bench.ModePerRequest, "HTTP/1.1", 4000, 7000, 12000),
+		syntheticMode(bench.ModeDefault, "HTTP/1.1", 6000, 4500, 9000),
+		syntheticMode(bench.ModeTuned, "HTTP/1.1", 14000, 2100, 32),
+		syntheticMode(bench.ModeWarmpool, "HTTP/1.1", 13500, 2200, 32),
 	}
-	httpModes[1].Errors = newErrorCounts(map[string]int64{"reset": 2, "timeout": 1})
+	httpModes[1].Errors = bench.NewErrorCounts(map[string]int64{"reset": 2, "timeout": 1})
 	httpModes[1].ErrorSamples = []string{"reset: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", "timeout: context deadline exceeded"}
 	httpModes[1].Requests += 3
 	httpModes[3].Pool = syntheticPool(warmpool.HostStats{Created: 32, Open: 32, Idle: 32, PeakInFlight: 32, Requests: 40500, Reused: 40468})
 	h1 := warmpool.DefaultConfig()
 	h1.EnableHTTP2 = false
-	httpModes[3].HTTPClient = httpClientKeys(h1)
+	httpModes[3].HTTPClient = bench.HTTPClientKeys(h1)
 
-	tlsModes := []ModeResult{
-		syntheticMode(ModePerRequest, "HTTP/2.0", 900, 35000, 2700),
-		syntheticMode(ModeDefault, "HTTP/2.0", 9000, 3400, 1),
-		syntheticMode(ModeTuned, "HTTP/1.1", 12000, 2500, 33),
-		syntheticMode(ModeWarmpool, "HTTP/1.1", 11800, 2550, 32),
-		syntheticMode(ModeWarmpoolH2, "HTTP/2.0", 9500, 3300, 1),
+	tlsModes := []bench.ModeResult{
+		syntheticMode(bench.ModePerRequest, "HTTP/2.0", 900, 35000, 2700),
+		syntheticMode(bench.ModeDefault, "HTTP/2.0", 9000, 3400, 1),
+		syntheticMode(bench.ModeTuned, "HTTP/1.1", 12000, 2500, 33),
+		syntheticMode(bench.ModeWarmpool, "HTTP/1.1", 11800, 2550, 32),
+		syntheticMode(bench.ModeWarmpoolH2, "HTTP/2.0", 9500, 3300, 1),
 	}
 	for i := range tlsModes {
 		m := &tlsModes[i]
@@ -92,56 +97,57 @@ func syntheticTokenReport(tokenMode string) *Report {
 	}
 	tlsModes[3].TLSFrom = "warmpool Stats"
 	tlsModes[3].Pool = syntheticPool(warmpool.HostStats{Created: 32, Open: 32, Idle: 32, PeakInFlight: 32, Requests: 35400, Reused: 35368, TLSHandshakes: 32})
-	tlsModes[3].HTTPClient = httpClientKeys(h1)
+	tlsModes[3].HTTPClient = bench.HTTPClientKeys(h1)
 	tlsModes[4].Pool = syntheticPool(warmpool.HostStats{Created: 3, Open: 1, Idle: 1, PeakInFlight: 32, Requests: 28500, Reused: 28497, TLSHandshakes: 3,
 		Closed: 2, ClosedBy: warmpool.CloseReasons{Server: 2}, Failures: 1, FailuresByKind: map[string]int64{"reset": 1},
 		LearnedIdleTimeout: 5 * time.Second, LearnedIdleTimeoutFrom: "server close"},
 		doctor.Finding{Rule: "server-closed-idle", Severity: doctor.SeverityWarning, Host: "127.0.0.1:40003",
 			Message: "the server closed 2 idle connections", Fix: "set keepalive_expiry below the server's idle timeout", Value: 2})
-	tlsModes[4].HTTPClient = httpClientKeys(warmpool.DefaultConfig())
+	tlsModes[4].HTTPClient = bench.HTTPClientKeys(warmpool.DefaultConfig())
 	tlsModes[4].ServerAccepted = nil // as for an external server without /stats
 	tlsModes[4].ServerAcceptedSecondHalf = nil
 	tlsModes[4].ServerPeakOpen = nil
-	tlsModes[4].Open = &Open{Scheduled: 30000, Unsent: 1500, Late: 200}
+	tlsModes[4].Open = &bench.Open{Scheduled: 30000, Unsent: 1500, Late: 200}
 
-	r.Protos = []ProtoResult{
+	r.Protos = []bench.ProtoResult{
 		{
-			Proto: ProtoHTTP, URL: "http://127.0.0.1:40001/answer", Server: "in-process reference server, cleartext HTTP/1.1",
-			Modes: httpModes, Skipped: []Skipped{{Mode: ModeWarmpoolH2, Reason: skipReason(ModeWarmpoolH2, ProtoHTTP)}}, Notes: []string{},
+			Proto: bench.ProtoHTTP, URL: "http://127.0.0.1:40001/answer", Server: "in-process reference server, cleartext HTTP/1.1",
+			Modes: httpModes, Skipped: []bench.Skipped{{Mode: bench.ModeWarmpoolH2, Reason: "HTTP/2 needs TLS or h2c; use -proto tls or -proto h2c"}}, Notes: []string{},
 		},
 		{
-			Proto: ProtoTLS, URL: "https://127.0.0.1:40003/answer", Server: "in-process reference server, TLS offering h2 and http/1.1 by ALPN",
-			Proxy: &ProxyResult{
+			Proto: bench.ProtoTLS, URL: "https://127.0.0.1:40003/answer", Server: "in-process reference server, TLS offering h2 and http/1.1 by ALPN",
+			Proxy: &bench.ProxyResult{
 				Kind: "toxiproxy v2.5.0, in-process on 127.0.0.1", RTTMs: 10, UpstreamMs: 5, DownstreamMs: 5, HandshakeMs: 10,
 				DirectP50Us: 95, ProxiedP50Us: 160, OverheadP50Us: 65, NetworkP50Us: 10240, Requests: 200,
 			},
-			Modes: tlsModes, Skipped: []Skipped{}, Notes: []string{"default: 2 connections still open at the server 3s after the run; the next mode started anyway"},
+			Modes: tlsModes, Skipped: []bench.Skipped{}, Notes: []string{"default: 2 connections still open at the server 3s after the run; the next mode started anyway"},
 		},
 	}
-	if tokenMode != TokenNone {
+	if tokenMode != bench.TokenNone {
 		for i := range r.Protos {
 			for j := range r.Protos[i].Modes {
 				m := &r.Protos[i].Modes[j]
-				f := &tokenFigures{issued: m.Requests, calls: m.Requests, spent: time.Duration(m.Requests) * 5600 * time.Microsecond}
-				if tokenMode == TokenCached {
-					f = &tokenFigures{issued: 1, calls: 1, spent: 6100 * time.Microsecond}
+				issued, spent := m.Requests, time.Duration(m.Requests)*5600*time.Microsecond
+				if tokenMode == bench.TokenCached {
+					issued, spent = 1, 6100*time.Microsecond
 				}
-				m.Token = f.result(m.Requests)
+				us := float64(spent.Nanoseconds()) / 1e3
+				m.Token = &bench.TokenResult{IssuerFetches: issued, FetchUsMean: us / float64(issued), FetchUsPerRequest: us / float64(m.Requests)}
 			}
 		}
 	}
 	r.WarmpoolVersion = "v0.0.0-synthetic"
-	r.finish()
+	Finish(r)
 	return r
 }
 
 // syntheticPool is the pool summary of a warmpool client that called one
 // host, with h as its figures.
-func syntheticPool(h warmpool.HostStats, findings ...doctor.Finding) *PoolSummary {
+func syntheticPool(h warmpool.HostStats, findings ...doctor.Finding) *bench.PoolSummary {
 	host := h
 	host.Protocol = "HTTP/1.1"
 	st := warmpool.Stats{HostStats: h, Hosts: map[string]warmpool.HostStats{"127.0.0.1:40001": host}, Calls: h.Requests}
-	return &PoolSummary{Stats: st, ReuseRate: h.ReuseRate(), Findings: append([]doctor.Finding{}, findings...)}
+	return &bench.PoolSummary{Stats: st, ReuseRate: h.ReuseRate(), Findings: append([]doctor.Finding{}, findings...)}
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.
@@ -179,7 +185,7 @@ func TestJSONReportGolden(t *testing.T) {
 	golden(t, "report.json.golden", b.Bytes())
 
 	// It is one JSON document that reads back into the same report.
-	var back Report
+	var back bench.Report
 	dec := json.NewDecoder(&b)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&back); err != nil {
@@ -191,7 +197,7 @@ func TestJSONReportGolden(t *testing.T) {
 }
 
 func TestTokenReportGolden(t *testing.T) {
-	for _, mode := range []string{TokenPerRequest, TokenCached} {
+	for _, mode := range []string{bench.TokenPerRequest, bench.TokenCached} {
 		t.Run(mode, func(t *testing.T) {
 			r := syntheticTokenReport(mode)
 			var text, js bytes.Buffer
@@ -217,18 +223,18 @@ func TestTokenReportGolden(t *testing.T) {
 }
 
 func TestRatio(t *testing.T) {
-	base := &ModeResult{OK: 10, ReqPerS: 1000, Latency: Latency{P50: 2000}}
+	base := &bench.ModeResult{OK: 10, ReqPerS: 1000, Latency: bench.Latency{P50: 2000}}
 	tests := []struct {
 		name string
-		m    ModeResult
-		base *ModeResult
-		want *Ratio
+		m    bench.ModeResult
+		base *bench.ModeResult
+		want *bench.Ratio
 	}{
-		{"faster", ModeResult{OK: 10, ReqPerS: 13000, Latency: Latency{P50: 200}}, base, &Ratio{Throughput: 13, P50Speedup: 10, P50: 0.1}},
-		{"itself", *base, base, &Ratio{Throughput: 1, P50Speedup: 1, P50: 1}},
-		{"no base", ModeResult{OK: 10, ReqPerS: 1, Latency: Latency{P50: 1}}, nil, nil},
-		{"base failed", ModeResult{OK: 10, ReqPerS: 1, Latency: Latency{P50: 1}}, &ModeResult{}, nil},
-		{"mode failed", ModeResult{}, base, nil},
+		{"faster", bench.ModeResult{OK: 10, ReqPerS: 13000, Latency: bench.Latency{P50: 200}}, base, &bench.Ratio{Throughput: 13, P50Speedup: 10, P50: 0.1}},
+		{"itself", *base, base, &bench.Ratio{Throughput: 1, P50Speedup: 1, P50: 1}},
+		{"no base", bench.ModeResult{OK: 10, ReqPerS: 1, Latency: bench.Latency{P50: 1}}, nil, nil},
+		{"base failed", bench.ModeResult{OK: 10, ReqPerS: 1, Latency: bench.Latency{P50: 1}}, &bench.ModeResult{}, nil},
+		{"mode failed", bench.ModeResult{}, base, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,63 +257,5 @@ func TestComputeRatiosPerProtocol(t *testing.T) {
 	}
 	if got, want := r.Protos[0].Modes[3].VsTuned.Throughput, 13500.0/14000; got != want {
 		t.Errorf("http warmpool vs tuned: got %v, want %v", got, want)
-	}
-}
-
-func TestCPUDelta(t *testing.T) {
-	before := cpuTime{user: 2 * time.Second, sys: 500 * time.Millisecond}
-	after := cpuTime{user: 3 * time.Second, sys: 800 * time.Millisecond}
-	d := after.sub(before)
-	if d.user != time.Second || d.sys != 300*time.Millisecond {
-		t.Fatalf("sub: got %+v, want 1s user, 300ms sys", d)
-	}
-	got := cpuReport(d, 1300)
-	want := &CPU{UserS: 1, SysS: 0.3, UsPerRequest: 1000}
-	if *got != *want {
-		t.Errorf("cpuReport: got %+v, want %+v", got, want)
-	}
-	if cpuReport(d, 0) != nil {
-		t.Error("cpuReport with no requests: want nil")
-	}
-}
-
-func TestCPUMeterMeasuresWork(t *testing.T) {
-	m := startCPU()
-	if !m.ok {
-		t.Skip("getrusage not available")
-	}
-	// Spin until the process has used 20ms more CPU (on a busy machine that
-	// takes longer than 20ms of wall time), at most 5s.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if now, _ := cpuTimes(); now.sub(m.start).user+now.sub(m.start).sys >= 20*time.Millisecond {
-			break
-		}
-	}
-	used, ok := m.stop()
-	if !ok || used.user+used.sys < 20*time.Millisecond {
-		t.Errorf("got %+v, want ≥ 20ms of CPU", used)
-	}
-}
-
-func TestCPUModel(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cpuinfo")
-	os.WriteFile(path, []byte("processor\t: 0\nvendor_id\t: X\nmodel name\t: Example CPU 9000\nflags\t: a b\n"), 0o644)
-	if got := cpuModel(path); got != "Example CPU 9000" {
-		t.Errorf("got %q", got)
-	}
-	if got := cpuModel(filepath.Join(t.TempDir(), "none")); got != "" {
-		t.Errorf("missing file: got %q, want empty", got)
-	}
-}
-
-func TestLoadAvg(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "loadavg")
-	os.WriteFile(path, []byte("1.25 0.80 0.50 2/345 6789\n"), 0o644)
-	if got := loadAvg(path); got == nil || *got != 1.25 {
-		t.Errorf("got %v, want 1.25", got)
-	}
-	if got := loadAvg(filepath.Join(t.TempDir(), "none")); got != nil {
-		t.Errorf("missing file: got %v, want nil", *got)
 	}
 }

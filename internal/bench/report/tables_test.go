@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/doctor"
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // TestReportKnowsEveryTableEntry: the JSON report has a field, and a
@@ -63,7 +64,7 @@ func TestReportKnowsEveryTableEntry(t *testing.T) {
 		if !names("errors.by_kind", k) {
 			t.Errorf("errors.by_kind does not name %s: %q", k, definitions["errors.by_kind"])
 		}
-		if g := "errors." + errorGroup(k); !names(g, k) {
+		if g := "errors." + bench.ErrorGroup(k); !names(g, k) {
 			t.Errorf("%s does not name %s: %q", g, k, definitions[g])
 		}
 	}

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/doctor"
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // definitions explain every field of the JSON report, so that a reader needs
@@ -55,7 +56,7 @@ func tableDefinitions() map[string]string {
 	for _, g := range []string{"timeout", "conn", "status", "other"} {
 		var in []string
 		for _, k := range kinds {
-			if errorGroup(k) == g {
+			if bench.ErrorGroup(k) == g {
 				in = append(in, k)
 			}
 		}

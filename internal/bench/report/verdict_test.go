@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -7,17 +7,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // withModes is r with only the named modes' runs, their ratios and
 // verdicts computed afresh.
-func withModes(r *Report, modes ...string) *Report {
+func withModes(r *bench.Report, modes ...string) *bench.Report {
 	for i := range r.Protos {
 		p := &r.Protos[i]
-		p.Modes = slices.DeleteFunc(p.Modes, func(m ModeResult) bool { return !slices.Contains(modes, m.Mode) })
-		p.Skipped = slices.DeleteFunc(p.Skipped, func(s Skipped) bool { return !slices.Contains(modes, s.Mode) })
+		p.Modes = slices.DeleteFunc(p.Modes, func(m bench.ModeResult) bool { return !slices.Contains(modes, m.Mode) })
+		p.Skipped = slices.DeleteFunc(p.Skipped, func(s bench.Skipped) bool { return !slices.Contains(modes, s.Mode) })
 	}
-	r.finish()
+	Finish(r)
 	return r
 }
 
@@ -25,35 +27,35 @@ func withModes(r *Report, modes ...string) *Report {
 // verdict can go.
 func verdictCases() []struct {
 	name string
-	r    *Report
+	r    *bench.Report
 } {
-	allFailed := withModes(syntheticReport(), ModePerRequest, ModeWarmpool)
+	allFailed := withModes(syntheticReport(), bench.ModePerRequest, bench.ModeWarmpool)
 	allFailed.Settings.Target = "http://127.0.0.1:40009/answer"
 	for i := range allFailed.Protos {
 		for j := range allFailed.Protos[i].Modes {
 			m := &allFailed.Protos[i].Modes[j]
-			*m = ModeResult{Mode: m.Mode, Requests: 500, Errors: newErrorCounts(map[string]int64{"status": 500}),
+			*m = bench.ModeResult{Mode: m.Mode, Requests: 500, Errors: bench.NewErrorCounts(map[string]int64{"status": 500}),
 				StatusCodes: map[string]int64{"401": 500}, ErrorSamples: []string{"status: warmpool: POST http://127.0.0.1:40009/answer: status 401 Unauthorized"}}
 		}
 	}
-	allFailed.finish()
+	Finish(allFailed)
 
 	someErrors := syntheticReport()
 	wp := &someErrors.Protos[1].Modes[3]
-	wp.Errors = newErrorCounts(map[string]int64{"idle_race": 4, "reset": 1})
+	wp.Errors = bench.NewErrorCounts(map[string]int64{"idle_race": 4, "reset": 1})
 	wp.Requests += 5
-	someErrors.finish()
+	Finish(someErrors)
 
-	partial := withModes(syntheticReport(), ModePerRequest, ModeDefault, ModeTuned, ModeWarmpool)
+	partial := withModes(syntheticReport(), bench.ModePerRequest, bench.ModeDefault, bench.ModeTuned, bench.ModeWarmpool)
 	partial.Protos = partial.Protos[:1]
 	partial.Partial, partial.PartialReason = true, "interrupted after 4 of 8 runs"
-	partial.finish()
+	Finish(partial)
 
-	early := withModes(syntheticReport(), ModePerRequest, ModeDefault, ModeTuned, ModeWarmpool)
+	early := withModes(syntheticReport(), bench.ModePerRequest, bench.ModeDefault, bench.ModeTuned, bench.ModeWarmpool)
 	early.Protos = early.Protos[:1]
 	early.Protos[0].Modes = early.Protos[0].Modes[:2]
 	early.Partial, early.PartialReason = true, "interrupted after 2 of 8 runs"
-	early.finish()
+	Finish(early)
 
 	noUnknownConns := syntheticReport()
 	for i := range noUnknownConns.Protos {
@@ -61,17 +63,17 @@ func verdictCases() []struct {
 			noUnknownConns.Protos[i].Modes[j].ServerAccepted = nil
 		}
 	}
-	noUnknownConns.finish()
+	Finish(noUnknownConns)
 
 	return []struct {
 		name string
-		r    *Report
+		r    *bench.Report
 	}{
 		{"every mode", syntheticReport()},
-		{"without per-request: against default", withModes(syntheticReport(), ModeDefault, ModeTuned, ModeWarmpool, ModeWarmpoolH2)},
-		{"warmpool alone", withModes(syntheticReport(), ModeWarmpool, ModeWarmpoolH2)},
-		{"warmpool and tuned", withModes(syntheticReport(), ModeTuned, ModeWarmpool)},
-		{"no warmpool mode", withModes(syntheticReport(), ModePerRequest, ModeTuned)},
+		{"without per-request: against default", withModes(syntheticReport(), bench.ModeDefault, bench.ModeTuned, bench.ModeWarmpool, bench.ModeWarmpoolH2)},
+		{"warmpool alone", withModes(syntheticReport(), bench.ModeWarmpool, bench.ModeWarmpoolH2)},
+		{"warmpool and tuned", withModes(syntheticReport(), bench.ModeTuned, bench.ModeWarmpool)},
+		{"no warmpool mode", withModes(syntheticReport(), bench.ModePerRequest, bench.ModeTuned)},
 		{"some warmpool requests failed", someErrors},
 		{"every request 401 from a URL", allFailed},
 		{"connection counts unknown (external server without /stats)", noUnknownConns},
@@ -112,13 +114,13 @@ func lastLine(s string) string {
 
 func TestVerdictFollowsFigures(t *testing.T) {
 	// Change the figures: the verdict changes with them.
-	r := withModes(syntheticReport(), ModePerRequest, ModeWarmpool)
+	r := withModes(syntheticReport(), bench.ModePerRequest, bench.ModeWarmpool)
 	r.Protos = r.Protos[:1]
 	r.Protos[0].Modes[1].ReqPerS = 8000 // warmpool: 2× per-request's 4,000
 	r.Protos[0].Modes[1].Latency.P50 = 700
 	acc := int64(5)
 	r.Protos[0].Modes[1].ServerAccepted = &acc
-	r.finish()
+	Finish(r)
 	want := "verdict (http): warmpool made 2.00× the per-request pattern's throughput at 1/10 of its median latency, on 5 connections instead of 12,000."
 	if r.Protos[0].Verdict != want {
 		t.Errorf("got  %q\nwant %q", r.Protos[0].Verdict, want)
@@ -145,7 +147,7 @@ func TestHint401(t *testing.T) {
 // TestDefinitionsCoverEveryField walks the JSON of reports that fill in
 // every optional object and fails on a field without a definition.
 func TestDefinitionsCoverEveryField(t *testing.T) {
-	reports := []*Report{syntheticReport(), syntheticTokenReport(TokenPerRequest)}
+	reports := []*bench.Report{syntheticReport(), syntheticTokenReport(bench.TokenPerRequest)}
 	seen := map[string]bool{}
 	for _, r := range reports {
 		var b bytes.Buffer

@@ -1,9 +1,11 @@
-package bench
+package report
 
 import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // The geometry of the HTML report's charts, computed here so that the
@@ -11,12 +13,12 @@ import (
 
 // modeColors gives each mode the same colour in every chart.
 var modeColors = map[string]string{
-	ModePerRequest: "#d62728",
-	ModeDefault:    "#ff7f0e",
-	ModeDefaultH1:  "#bcbd22",
-	ModeTuned:      "#7f7f7f",
-	ModeWarmpool:   "#1f77b4",
-	ModeWarmpoolH2: "#2ca02c",
+	bench.ModePerRequest: "#d62728",
+	bench.ModeDefault:    "#ff7f0e",
+	bench.ModeDefaultH1:  "#bcbd22",
+	bench.ModeTuned:      "#7f7f7f",
+	bench.ModeWarmpool:   "#1f77b4",
+	bench.ModeWarmpoolH2: "#2ca02c",
 }
 
 func modeColor(m string) string {
@@ -71,7 +73,7 @@ func nines(p float64) float64 {
 	return min(-math.Log10(1-p/100), chartMaxNines)
 }
 
-func newLatencyChart(modes []ModeResult) *latencyChart {
+func newLatencyChart(modes []bench.ModeResult) *latencyChart {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, m := range modes {
 		for _, c := range m.LatencyCurve {
@@ -139,7 +141,7 @@ type svgBar struct {
 
 // newBarChart draws value(m) per mode; modes whose value is unknown (ok
 // false) are left out, and nil is returned if none is known.
-func newBarChart(title string, modes []ModeResult, value func(*ModeResult) (float64, string, bool)) *barChart {
+func newBarChart(title string, modes []bench.ModeResult, value func(*bench.ModeResult) (float64, string, bool)) *barChart {
 	type row struct {
 		mode, label string
 		v           float64

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	_ "embed"
@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 //go:embed report.html.tmpl
@@ -20,7 +22,7 @@ var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
 // WriteHTML writes the report as one self-contained HTML page: per protocol
 // a table of the main figures, a latency percentile chart (log scale, one
 // line per mode) and bars of throughput and server connections.
-func WriteHTML(w io.Writer, r *Report) error {
+func WriteHTML(w io.Writer, r *bench.Report) error {
 	return htmlTemplate.Execute(w, newHTMLView(r))
 }
 
@@ -42,7 +44,7 @@ type htmlProto struct {
 	Verdict string
 	Lines   []string
 	Rows    []htmlRow
-	Skipped []Skipped
+	Skipped []bench.Skipped
 	Chart   *latencyChart
 	Bars    []*barChart
 }
@@ -53,7 +55,7 @@ type htmlRow struct {
 	Accepted, Peak, Reuse, CPU, VsPer, VsDef string
 }
 
-func newHTMLView(r *Report) htmlView {
+func newHTMLView(r *bench.Report) htmlView {
 	var head strings.Builder
 	writeHeader(&head, r)
 	v := htmlView{
@@ -100,12 +102,12 @@ func newHTMLView(r *Report) htmlView {
 			})
 		}
 		hp.Chart = newLatencyChart(p.Modes)
-		if b := newBarChart("throughput (req/s)", p.Modes, func(m *ModeResult) (float64, string, bool) {
+		if b := newBarChart("throughput (req/s)", p.Modes, func(m *bench.ModeResult) (float64, string, bool) {
 			return m.ReqPerS, fmtRate(m.ReqPerS), true
 		}); b != nil {
 			hp.Bars = append(hp.Bars, b)
 		}
-		if b := newBarChart("connections accepted by the server", p.Modes, func(m *ModeResult) (float64, string, bool) {
+		if b := newBarChart("connections accepted by the server", p.Modes, func(m *bench.ModeResult) (float64, string, bool) {
 			if m.ServerAccepted == nil {
 				return 0, "", false
 			}

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"fmt"
@@ -8,13 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // WriteText writes the report as tables for people: per protocol,
 // throughput and latency, then connections, errors and cost, then ratios;
 // then the notes and the legend, any hints, and last, where a reader's eye
 // lands, the verdicts.
-func WriteText(w io.Writer, r *Report) error {
+func WriteText(w io.Writer, r *bench.Report) error {
 	var b strings.Builder
 	writeHeader(&b, r)
 	for i := range r.Protos {
@@ -34,14 +36,14 @@ func WriteText(w io.Writer, r *Report) error {
 
 // WriteVerdict writes the hints and the verdicts alone: the end of
 // WriteText.
-func WriteVerdict(w io.Writer, r *Report) error {
+func WriteVerdict(w io.Writer, r *bench.Report) error {
 	var b strings.Builder
 	writeConclusion(&b, r)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func writeConclusion(b *strings.Builder, r *Report) {
+func writeConclusion(b *strings.Builder, r *bench.Report) {
 	if r.Partial {
 		fmt.Fprintf(b, "PARTIAL REPORT: %s; the runs above are those that finished.\n", r.PartialReason)
 	}
@@ -66,7 +68,7 @@ p50 ÷ this one's; same protocol, same invocation. The verdicts take a ratio
 within 10% for on par: run again, or with -rounds, before trusting less.
 `
 
-func writeHeader(b *strings.Builder, r *Report) {
+func writeHeader(b *strings.Builder, r *bench.Report) {
 	s := &r.Settings
 	target := "the in-process reference server on 127.0.0.1"
 	if s.Target != "in-process" {
@@ -113,7 +115,7 @@ func writeHeader(b *strings.Builder, r *Report) {
 	b.WriteString("\n")
 }
 
-func writeProto(b *strings.Builder, p *ProtoResult) {
+func writeProto(b *strings.Builder, p *bench.ProtoResult) {
 	fmt.Fprintf(b, "== %s: %s (%s)\n", p.Proto, p.URL, p.Server)
 	if x := p.Proxy; x != nil {
 		for _, l := range proxyLines(x) {
@@ -150,11 +152,11 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 			reuse, dial, tlsReq = reuse+"*", dial+"*", tlsReq+"*"
 			tlsFromPool = true
 		}
-		if p.Proto != ProtoTLS {
+		if p.Proto != bench.ProtoTLS {
 			tlsReq = "-"
 		}
 		conns.add(m.Mode, fmtOptInt(m.ServerAccepted), fmtOptInt(m.ServerAcceptedSecondHalf), fmtOptInt(m.ServerPeakOpen), reuse,
-			dial, tlsReq, cpu, perRequest(m.BytesSent, m.OK), perRequest(m.BytesReceived, m.OK), m.Errors.kinds())
+			dial, tlsReq, cpu, perRequest(m.BytesSent, m.OK), perRequest(m.BytesReceived, m.OK), errorKinds(m.Errors))
 	}
 	conns.write(b)
 	if tlsFromPool {
@@ -207,7 +209,7 @@ func writeProto(b *strings.Builder, p *ProtoResult) {
 
 // serverLine describes the in-process server's settings, "" for the
 // defaults.
-func serverLine(s *ReportSettings) string {
+func serverLine(s *bench.ReportSettings) string {
 	var parts []string
 	if s.ServerDelayMs > 0 {
 		parts = append(parts, fmtFloat(s.ServerDelayMs)+"ms service time per request")
@@ -222,19 +224,19 @@ func serverLine(s *ReportSettings) string {
 }
 
 // tokenModeLine says where the requests' token came from.
-func tokenModeLine(s *ReportSettings) string {
+func tokenModeLine(s *bench.ReportSettings) string {
 	issuer := "from the in-process issuer, which answers after " + fmtFloat(s.TokenFetchMs) + "ms"
 	switch s.TokenMode {
-	case TokenPerRequest:
+	case bench.TokenPerRequest:
 		return "per-request: a token fetched before every request, over a new connection, " + issuer
-	case TokenCached:
+	case bench.TokenCached:
 		return "cached: a token fetched once per lifetime (1h) per client, " + issuer
 	}
 	return "none: one static token in every request"
 }
 
 // writeTokens writes what each mode's tokens cost, in a token mode.
-func writeTokens(b *strings.Builder, p *ProtoResult) {
+func writeTokens(b *strings.Builder, p *bench.ProtoResult) {
 	t := newTable("mode", ">issuer fetches", ">fetch mean", ">fetch/req")
 	n := 0
 	for _, m := range p.Modes {
@@ -253,7 +255,7 @@ func writeTokens(b *strings.Builder, p *ProtoResult) {
 
 // proxyLines describe the simulated network and what the proxy costs by
 // itself.
-func proxyLines(x *ProxyResult) []string {
+func proxyLines(x *bench.ProxyResult) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "network: %s: ", x.Kind)
 	if x.RTTMs > 0 {
@@ -334,24 +336,6 @@ func protocols(by map[string]int64) string {
 	return strings.Join(names, "+")
 }
 
-// fmtInt formats n with thousands separators: 12,345.
-func fmtInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
-}
-
 func fmtOptInt(p *int64) string {
 	if p == nil {
 		return "-"
@@ -359,12 +343,11 @@ func fmtOptInt(p *int64) string {
 	return fmtInt(*p)
 }
 
-func fmtRate(r float64) string {
-	if r >= 100 {
-		return fmtInt(int64(r + 0.5))
-	}
-	return strconv.FormatFloat(r, 'f', 1, 64)
-}
+// fmtInt and fmtRate format as the progress lines do.
+var (
+	fmtInt  = bench.FormatInt
+	fmtRate = bench.FormatRate
+)
 
 // fmtUs formats a latency in microseconds with about three digits.
 func fmtUs(us int64) string { return fmtUsF(float64(us)) }
@@ -410,7 +393,7 @@ func fmtCodes(codes map[string]int64) string {
 }
 
 // fmtRatio formats the throughput or p50 speed-up of r.
-func fmtRatio(r *Ratio, throughput bool) string {
+func fmtRatio(r *bench.Ratio, throughput bool) string {
 	if r == nil {
 		return "-"
 	}

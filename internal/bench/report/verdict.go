@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
 // onPar is how close two throughputs must be for the verdict to call them
@@ -15,9 +17,9 @@ const onPar = 0.10
 
 // baseNames are how the verdict names the modes it compares warmpool with.
 var baseNames = map[string]string{
-	ModePerRequest: "the per-request pattern",
-	ModeDefault:    "Go's default client",
-	ModeTuned:      "a hand-tuned net/http client",
+	bench.ModePerRequest: "the per-request pattern",
+	bench.ModeDefault:    "Go's default client",
+	bench.ModeTuned:      "a hand-tuned net/http client",
 }
 
 // protoVerdict concludes over one protocol from its runs: how warmpool
@@ -25,7 +27,7 @@ var baseNames = map[string]string{
 // client) in throughput, median latency and connections, then with Go's
 // default client and a hand-tuned one in throughput, and whether any of
 // warmpool's requests failed. It says why when it cannot conclude.
-func protoVerdict(p *ProtoResult, partial bool) string {
+func protoVerdict(p *bench.ProtoResult, partial bool) string {
 	head := "verdict (" + p.Proto + "): "
 	wp := verdictSubject(p)
 	switch {
@@ -38,7 +40,7 @@ func protoVerdict(p *ProtoResult, partial bool) string {
 	}
 	var b strings.Builder
 	b.WriteString(head + wp.Mode)
-	main := verdictBase(p, ModePerRequest, ModeDefault)
+	main := verdictBase(p, bench.ModePerRequest, bench.ModeDefault)
 	if main == nil {
 		fmt.Fprintf(&b, " made %s req/s at a p50 of %s", fmtRate(wp.ReqPerS), fmtUs(wp.Latency.P50))
 		if wp.ServerAccepted != nil {
@@ -54,12 +56,12 @@ func protoVerdict(p *ProtoResult, partial bool) string {
 			fmt.Fprintf(&b, " (%s of its requests failed)", fmtInt(main.Errors.Total))
 		}
 	}
-	for _, name := range []string{ModeDefault, ModeTuned} {
+	for _, name := range []string{bench.ModeDefault, bench.ModeTuned} {
 		if base := verdictBase(p, name); base != nil && base != main {
 			b.WriteString("; " + throughputVs(ratio(wp, base).Throughput, baseNames[name]))
 		}
 	}
-	if h2 := findMode(p, ModeWarmpoolH2); h2 != nil && h2 != wp && h2.OK > 0 && main != nil {
+	if h2 := findMode(p, bench.ModeWarmpoolH2); h2 != nil && h2 != wp && h2.OK > 0 && main != nil {
 		fmt.Fprintf(&b, "; %s made %s %s's throughput", h2.Mode, fmtTimes(ratio(h2, main).Throughput), baseNames[main.Mode])
 		if h2.ServerAccepted != nil {
 			fmt.Fprintf(&b, ", on %s", plural(*h2.ServerAccepted, "connection"))
@@ -74,17 +76,17 @@ func protoVerdict(p *ProtoResult, partial bool) string {
 
 // verdictSubject is the warmpool mode the verdict is about: warmpool, or
 // warmpool-h2 when warmpool did not run.
-func verdictSubject(p *ProtoResult) *ModeResult {
-	if m := findMode(p, ModeWarmpool); m != nil {
+func verdictSubject(p *bench.ProtoResult) *bench.ModeResult {
+	if m := findMode(p, bench.ModeWarmpool); m != nil {
 		return m
 	}
-	return findMode(p, ModeWarmpoolH2)
+	return findMode(p, bench.ModeWarmpoolH2)
 }
 
 // noSubject says why no warmpool mode ran over p.
-func noSubject(p *ProtoResult) string {
+func noSubject(p *bench.ProtoResult) string {
 	for _, s := range p.Skipped {
-		if s.Mode == ModeWarmpool || s.Mode == ModeWarmpoolH2 {
+		if s.Mode == bench.ModeWarmpool || s.Mode == bench.ModeWarmpoolH2 {
 			return s.Mode + " skipped: " + s.Reason
 		}
 	}
@@ -93,7 +95,7 @@ func noSubject(p *ProtoResult) string {
 
 // verdictBase is the first of names that ran over p with a request that
 // succeeded, or nil.
-func verdictBase(p *ProtoResult, names ...string) *ModeResult {
+func verdictBase(p *bench.ProtoResult, names ...string) *bench.ModeResult {
 	for _, n := range names {
 		if m := findMode(p, n); m != nil && m.OK > 0 && m.Latency.P50 > 0 {
 			return m
@@ -102,7 +104,7 @@ func verdictBase(p *ProtoResult, names ...string) *ModeResult {
 	return nil
 }
 
-func findMode(p *ProtoResult, name string) *ModeResult {
+func findMode(p *bench.ProtoResult, name string) *bench.ModeResult {
 	for i := range p.Modes {
 		if p.Modes[i].Mode == name {
 			return &p.Modes[i]
@@ -131,7 +133,7 @@ func throughputVs(r float64, base string) string {
 }
 
 // fmtTimes formats a ratio with about three digits: 16.5×, 1.01×, 0.072×.
-func fmtTimes(v float64) string { return fmtRatio(&Ratio{Throughput: v}, true) }
+func fmtTimes(v float64) string { return fmtRatio(&bench.Ratio{Throughput: v}, true) }
 
 // plural is "1 connection" or "32 connections".
 func plural(n int64, noun string) string {
@@ -143,15 +145,15 @@ func plural(n int64, noun string) string {
 
 // failures lists m's errors by kind, and the status codes of status errors:
 // "500 status, status codes 401×500".
-func failures(m *ModeResult) string {
-	s := m.Errors.kinds()
+func failures(m *bench.ModeResult) string {
+	s := errorKinds(m.Errors)
 	if len(m.StatusCodes) > 0 {
 		s += ", status codes " + fmtCodes(m.StatusCodes)
 	}
 	return s
 }
 
-func firstSample(m *ModeResult) string {
+func firstSample(m *bench.ModeResult) string {
 	if len(m.ErrorSamples) == 0 {
 		return ""
 	}
@@ -161,7 +163,7 @@ func firstSample(m *ModeResult) string {
 // overallVerdict concludes over every protocol: the range of warmpool's
 // throughput against the per-request pattern and a hand-tuned client,
 // its connections, and its failed requests.
-func overallVerdict(r *Report) string {
+func overallVerdict(r *bench.Report) string {
 	head := "verdict: "
 	if r.Partial {
 		head = "verdict (partial, " + r.PartialReason + "): "
@@ -188,7 +190,7 @@ func overallVerdict(r *Report) string {
 		for k, n := range wp.Errors.ByKind {
 			kinds[k] += n
 		}
-		if main := verdictBase(p, ModePerRequest, ModeDefault); main != nil {
+		if main := verdictBase(p, bench.ModePerRequest, bench.ModeDefault); main != nil {
 			vsMain = append(vsMain, ratio(wp, main).Throughput)
 			if !slices.Contains(bases, main.Mode) {
 				bases = append(bases, main.Mode)
@@ -198,7 +200,7 @@ func overallVerdict(r *Report) string {
 				perConns = append(perConns, *main.ServerAccepted)
 			}
 		}
-		if tuned := verdictBase(p, ModeTuned); tuned != nil {
+		if tuned := verdictBase(p, bench.ModeTuned); tuned != nil {
 			vsTuned = append(vsTuned, ratio(wp, tuned).Throughput)
 		}
 	}
@@ -234,7 +236,7 @@ func overallVerdict(r *Report) string {
 		parts = append(parts, s)
 	}
 	if len(vsTuned) > 0 {
-		s := fmtRange(vsTuned) + " " + baseNames[ModeTuned] + "'s"
+		s := fmtRange(vsTuned) + " " + baseNames[bench.ModeTuned] + "'s"
 		if len(parts) == 0 {
 			s = "warmpool made " + s + " throughput"
 		}
@@ -249,8 +251,8 @@ func overallVerdict(r *Report) string {
 	if failed == 0 {
 		parts = append(parts, "none of its requests failed")
 	} else {
-		c := newErrorCounts(kinds)
-		parts = append(parts, fmt.Sprintf("but %s of its %s requests failed (%s): see the tables", fmtInt(failed), fmtInt(requests), c.kinds()))
+		c := bench.NewErrorCounts(kinds)
+		parts = append(parts, fmt.Sprintf("but %s of its %s requests failed (%s): see the tables", fmtInt(failed), fmtInt(requests), errorKinds(c)))
 	}
 	s := head + over + ", " + strings.Join(parts, "; ")
 	if len(none) > 0 {
@@ -286,7 +288,7 @@ func joinAnd(s []string) string {
 
 // hints name the flag to change when the runs failed for a common cause: a
 // server answering 401 wants a token, one answering 403 did not accept it.
-func hints(r *Report) []string {
+func hints(r *bench.Report) []string {
 	h := []string{}
 	var unauthorized, forbidden, requests int64
 	for _, p := range r.Protos {

@@ -1,106 +1,17 @@
-package bench
+package report
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
+
+	"github.com/warmpool/warmpool/internal/bench"
 )
 
-// shareOf turns counts into shares of their sum, rounded to 0.001.
-func shareOf(n []int64) []float64 {
-	var sum int64
-	for _, v := range n {
-		sum += v
-	}
-	out := make([]float64, len(n))
-	for i, v := range n {
-		if sum > 0 {
-			out[i] = round3(float64(v) / float64(sum))
-		}
-	}
-	return out
-}
-
-func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
-
-func delta(a, b []int64) []int64 {
-	out := make([]int64, len(b))
-	for i := range b {
-		out[i] = b[i] - a[i]
-	}
-	return out
-}
-
-// fleetPhases splits the samples at the events and gives each backend's share
-// in each part.
-func fleetPhases(samples []fleetSample, s FleetSettings) []FleetPhase {
-	end := samples[len(samples)-1].at
-	cuts := []time.Duration{0}
-	for _, at := range []time.Duration{s.AddAt, s.KillAt} {
-		if at > 0 && !slices.Contains(cuts, at) {
-			cuts = append(cuts, at)
-		}
-	}
-	slices.Sort(cuts)
-	cuts = append(cuts, end)
-	var out []FleetPhase
-	for k := 0; k+1 < len(cuts); k++ {
-		from := sampleAtOrAfter(samples, cuts[k])
-		to := sampleAtOrAfter(samples, cuts[k+1])
-		out = append(out, FleetPhase{
-			FromS: round3(cuts[k].Seconds()), ToS: round3(cuts[k+1].Seconds()),
-			Share: shareOf(delta(samples[from].served, samples[to].served)),
-		})
-	}
-	return out
-}
-
-// sampleAtOrAfter is the index of the first sample taken at or after at,
-// or the last one.
-func sampleAtOrAfter(samples []fleetSample, at time.Duration) int {
-	for i, sm := range samples {
-		if sm.at >= at {
-			return i
-		}
-	}
-	return len(samples) - 1
-}
-
-// shareWindow is the window over which a new backend's share is judged.
-const shareWindow = 300 * time.Millisecond
-
-// timeToShare is how long after AddAt backend idx first took 80 % of an
-// even share of a shareWindow that began after the event; -1 if never.
-func timeToShare(samples []fleetSample, s FleetSettings, idx int) float64 {
-	for i, sm := range samples {
-		if sm.at < s.AddAt+shareWindow {
-			continue
-		}
-		j := i
-		for j > 0 && sm.at-samples[j].at < shareWindow {
-			j--
-		}
-		if samples[j].at < s.AddAt {
-			continue
-		}
-		live := s.Backends + 1
-		if s.KillAt > 0 && samples[j].at >= s.KillAt {
-			live--
-		}
-		if sh := shareOf(delta(samples[j].served, sm.served)); sh[idx] >= 0.8/float64(live) {
-			return round3((sm.at - s.AddAt).Seconds())
-		}
-	}
-	return -1
-}
-
 // WriteFleetJSON writes rep as indented JSON.
-func WriteFleetJSON(w io.Writer, rep *FleetReport) error {
+func WriteFleetJSON(w io.Writer, rep *bench.FleetReport) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
@@ -108,7 +19,7 @@ func WriteFleetJSON(w io.Writer, rep *FleetReport) error {
 
 // WriteFleetText writes rep as tables: each backend's share per mode, over
 // the whole run and between the events, and how fast traffic moved.
-func WriteFleetText(w io.Writer, rep *FleetReport) error {
+func WriteFleetText(w io.Writer, rep *bench.FleetReport) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "warmpool bench: %d backends behind %s, %d workers, %gs per mode\n",
 		len(rep.Backends)-countKind(rep.Events, "add"), rep.Name, rep.Concurrency, rep.DurationS)
@@ -175,14 +86,14 @@ func WriteFleetText(w io.Writer, rep *FleetReport) error {
 	return err
 }
 
-func modeLabel(m FleetModeResult) string {
-	if m.Balancer != "" && m.Mode == ModeWarmpool {
+func modeLabel(m bench.FleetModeResult) string {
+	if m.Balancer != "" && m.Mode == bench.ModeWarmpool {
 		return m.Mode + " (" + m.Balancer + ")"
 	}
 	return m.Mode
 }
 
-func countKind(ev []FleetEvent, kind string) int {
+func countKind(ev []bench.FleetEvent, kind string) int {
 	n := 0
 	for _, e := range ev {
 		if e.Kind == kind {
