@@ -127,15 +127,3 @@ func runPosts(ctx context.Context, client *warmpool.Client, f postFlags) (summar
 	s.Findings = newFindings(doctor.Diagnose(st, client.Config()))
 	return s, firsts
 }
-
-// failure is the error of a run of cmd that was stopped early or had failed
-// requests, nil if every request succeeded.
-func (s summary) failure(cmd string) error {
-	switch {
-	case s.Stopped != "":
-		return fmt.Errorf("warmpool %s: stopped (%s) after %d of %d requests", cmd, s.Stopped, s.Sent, s.Requested)
-	case s.Errors.total() > 0:
-		return fmt.Errorf("warmpool %s: %d of %d requests failed", cmd, s.Errors.total(), s.Sent)
-	}
-	return nil
-}

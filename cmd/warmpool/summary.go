@@ -34,6 +34,18 @@ type summary struct {
 	Findings []finding `json:"findings"`
 }
 
+// failure is the error of a run of cmd that was stopped early or had failed
+// requests, nil if every request succeeded.
+func (s summary) failure(cmd string) error {
+	switch {
+	case s.Stopped != "":
+		return fmt.Errorf("warmpool %s: stopped (%s) after %d of %d requests", cmd, s.Stopped, s.Sent, s.Requested)
+	case s.Errors.total() > 0:
+		return fmt.Errorf("warmpool %s: %d of %d requests failed", cmd, s.Errors.total(), s.Sent)
+	}
+	return nil
+}
+
 // errorCounts counts failed requests by kind, as warmpool.ErrorKind names
 // them. In the JSON summary every kind is there, 0 if none failed so.
 type errorCounts map[string]int

@@ -27,8 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -139,69 +137,4 @@ func Run(ctx context.Context, s Spec, call Call, observe func(Record)) Summary {
 	}
 	return Summary{Start: r.start, Elapsed: time.Since(r.start), Made: r.made.Load(),
 		Scheduled: r.scheduled, Late: r.late.Load(), Dropped: r.dropped}
-}
-
-// run is one Run in progress.
-type run struct {
-	spec       Spec
-	call       Call
-	observe    func(Record)
-	ctx        context.Context // ends at end + grace, or with the caller's
-	start, end time.Time
-	made, late atomic.Int64
-	// Open model, written by the scheduler alone.
-	scheduled, dropped int64
-}
-
-// closed runs the closed model: each worker takes the next call's number
-// and makes it, until a bound is reached.
-func (r *run) closed() {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range r.spec.Workers {
-		wg.Go(func() {
-			// A context per worker: calls' contexts hang off it rather than
-			// off one shared by every worker, whose lock they would all
-			// contend for.
-			ctx, cancel := context.WithCancel(r.ctx)
-			defer cancel()
-			timer := time.NewTimer(time.Hour)
-			defer timer.Stop()
-			for first := true; ; first = false {
-				if !first && r.spec.Pause > 0 && !sleepOn(ctx, timer, r.spec.Pause) {
-					return
-				}
-				i := next.Add(1) - 1
-				if r.spec.Requests > 0 && i >= r.spec.Requests || ctx.Err() != nil {
-					return
-				}
-				now := time.Now()
-				if !now.Before(r.end) {
-					return
-				}
-				r.one(ctx, i, w, now, now)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// one makes call i on worker w, due at due and starting now (start), and
-// records it.
-func (r *run) one(ctx context.Context, i int64, w int, due, start time.Time) {
-	cctx, cancel := ctx, context.CancelFunc(nil)
-	if r.spec.CallTimeout > 0 {
-		cctx, cancel = context.WithTimeout(ctx, r.spec.CallTimeout)
-	}
-	rec := Record{I: i, Worker: w, Due: due, Start: start}
-	rec.Status, rec.Err = r.call(cctx, i, w)
-	rec.End = time.Now()
-	if cancel != nil {
-		cancel()
-	}
-	rec.Cut = ctx.Err() != nil
-	r.made.Add(1)
-	if r.observe != nil {
-		r.observe(rec)
-	}
 }

@@ -137,8 +137,23 @@ func writeProto(b *strings.Builder, p *bench.ProtoResult) {
 	if len(p.Modes) == 0 {
 		return
 	}
-
 	b.WriteString("\n")
+	writeConnections(b, p)
+	b.WriteString("\nratios, higher is better: this mode's req/s ÷ the other's, and the other's p50 ÷ this mode's\n")
+	ratios := newTable("mode", ">req/s ×per-request", ">×default", ">×tuned", ">p50 speed-up ×per-request", ">×default", ">×tuned")
+	for _, m := range p.Modes {
+		ratios.add(m.Mode, fmtRatio(m.VsPerRequest, true), fmtRatio(m.VsDefault, true), fmtRatio(m.VsTuned, true),
+			fmtRatio(m.VsPerRequest, false), fmtRatio(m.VsDefault, false), fmtRatio(m.VsTuned, false))
+	}
+	ratios.write(b)
+	writePools(b, p)
+	writeTokens(b, p)
+	writeModeNotes(b, p)
+}
+
+// writeConnections prints each mode's connections, as the server counted
+// them, and its costs per request.
+func writeConnections(b *strings.Builder, p *bench.ProtoResult) {
 	tlsFromPool := false
 	conns := newTable("mode", ">accepted", ">2nd half", ">peak", ">reuse", ">dial/req", ">tls/req", ">cpu/req", ">body out/req", ">body in/req", "errors by kind")
 	for _, m := range p.Modes {
@@ -162,15 +177,10 @@ func writeProto(b *strings.Builder, p *bench.ProtoResult) {
 	if tlsFromPool {
 		b.WriteString("* from warmpool's own Stats: the bench adds no httptrace to warmpool's requests (a second trace would make net/http merge the two by reflection, a cost only warmpool would pay)\n")
 	}
+}
 
-	b.WriteString("\nratios, higher is better: this mode's req/s ÷ the other's, and the other's p50 ÷ this mode's\n")
-	ratios := newTable("mode", ">req/s ×per-request", ">×default", ">×tuned", ">p50 speed-up ×per-request", ">×default", ">×tuned")
-	for _, m := range p.Modes {
-		ratios.add(m.Mode, fmtRatio(m.VsPerRequest, true), fmtRatio(m.VsDefault, true), fmtRatio(m.VsTuned, true),
-			fmtRatio(m.VsPerRequest, false), fmtRatio(m.VsDefault, false), fmtRatio(m.VsTuned, false))
-	}
-	ratios.write(b)
-
+// writePools prints each warmpool mode's pool and the doctor's findings.
+func writePools(b *strings.Builder, p *bench.ProtoResult) {
 	for _, m := range p.Modes {
 		if x := m.Pool; x != nil {
 			fmt.Fprintf(b, "%s pool: created %s, reuse %s, pool timeouts %s, open at end %s\n",
@@ -183,7 +193,11 @@ func writeProto(b *strings.Builder, p *bench.ProtoResult) {
 			}
 		}
 	}
-	writeTokens(b, p)
+}
+
+// writeModeNotes prints what else each mode's run saw: the open model's
+// figures, its errors, requests cancelled at the stop, and the notes.
+func writeModeNotes(b *strings.Builder, p *bench.ProtoResult) {
 	for _, m := range p.Modes {
 		if o := m.Open; o != nil {
 			fmt.Fprintf(b, "%s open model: %s scheduled, %s unsent (no free worker before the end), %s started >1ms late\n",

@@ -168,79 +168,111 @@ func overallVerdict(r *bench.Report) string {
 	if r.Partial {
 		head = "verdict (partial, " + r.PartialReason + "): "
 	}
-	var protos, none, bases []string
-	var vsMain, vsTuned []float64
-	var conns, perConns []int64
-	var failed, requests int64
-	kinds := map[string]int64{}
+	o := gatherOverall(r)
+	if len(o.protos) == 0 {
+		return head + o.noVerdict(r)
+	}
+	parts := o.comparisons()
+	if o.failed == 0 {
+		parts = append(parts, "none of its requests failed")
+	} else {
+		c := bench.NewErrorCounts(o.kinds)
+		parts = append(parts, fmt.Sprintf("but %s of its %s requests failed (%s): see the tables", fmtInt(o.failed), fmtInt(o.requests), errorKinds(c)))
+	}
+	s := head + "over " + joinAnd(o.protos) + ", " + strings.Join(parts, "; ")
+	if len(o.none) > 0 {
+		s += "; no verdict over " + joinAnd(o.none)
+	}
+	return s + "."
+}
+
+// overall is what the verdict over every protocol is drawn from.
+type overall struct {
+	protos, none, bases []string // protocols with a verdict, without; the bases compared with
+	vsMain, vsTuned     []float64
+	conns, perConns     []int64
+	failed, requests    int64
+	kinds               map[string]int64
+}
+
+// gatherOverall collects warmpool's figures over r's protocols.
+func gatherOverall(r *bench.Report) overall {
+	o := overall{kinds: map[string]int64{}}
 	for i := range r.Protos {
 		p := &r.Protos[i]
 		wp := verdictSubject(p)
 		if wp == nil || wp.OK == 0 {
-			none = append(none, p.Proto)
+			o.none = append(o.none, p.Proto)
 			if wp != nil {
-				failed += wp.Errors.Total
-				requests += wp.Requests
+				o.failed += wp.Errors.Total
+				o.requests += wp.Requests
 			}
 			continue
 		}
-		protos = append(protos, p.Proto)
-		failed += wp.Errors.Total
-		requests += wp.Requests
+		o.protos = append(o.protos, p.Proto)
+		o.failed += wp.Errors.Total
+		o.requests += wp.Requests
 		for k, n := range wp.Errors.ByKind {
-			kinds[k] += n
+			o.kinds[k] += n
 		}
 		if main := verdictBase(p, bench.ModePerRequest, bench.ModeDefault); main != nil {
-			vsMain = append(vsMain, ratio(wp, main).Throughput)
-			if !slices.Contains(bases, main.Mode) {
-				bases = append(bases, main.Mode)
+			o.vsMain = append(o.vsMain, ratio(wp, main).Throughput)
+			if !slices.Contains(o.bases, main.Mode) {
+				o.bases = append(o.bases, main.Mode)
 			}
 			if wp.ServerAccepted != nil && main.ServerAccepted != nil {
-				conns = append(conns, *wp.ServerAccepted)
-				perConns = append(perConns, *main.ServerAccepted)
+				o.conns = append(o.conns, *wp.ServerAccepted)
+				o.perConns = append(o.perConns, *main.ServerAccepted)
 			}
 		}
 		if tuned := verdictBase(p, bench.ModeTuned); tuned != nil {
-			vsTuned = append(vsTuned, ratio(wp, tuned).Throughput)
+			o.vsTuned = append(o.vsTuned, ratio(wp, tuned).Throughput)
 		}
 	}
+	return o
+}
+
+// noVerdict says why no protocol has a verdict.
+func (o overall) noVerdict(r *bench.Report) string {
 	switch {
-	case len(protos) > 0:
 	case len(r.Protos) == 0:
-		return head + "no verdict: no run finished"
-	case failed > 0 && len(r.Hints) > 0:
-		return head + fmt.Sprintf("no verdict: every warmpool request failed (%s of %s): see the hint above", fmtInt(failed), fmtInt(requests))
-	case failed > 0:
-		return head + fmt.Sprintf("no verdict: every warmpool request failed (%s of %s)", fmtInt(failed), fmtInt(requests))
+		return "no verdict: no run finished"
+	case o.failed > 0 && len(r.Hints) > 0:
+		return fmt.Sprintf("no verdict: every warmpool request failed (%s of %s): see the hint above", fmtInt(o.failed), fmtInt(o.requests))
+	case o.failed > 0:
+		return fmt.Sprintf("no verdict: every warmpool request failed (%s of %s)", fmtInt(o.failed), fmtInt(o.requests))
 	case r.Partial:
-		return head + "no verdict: no warmpool mode finished before the interruption"
-	default:
-		return head + "no verdict: no warmpool mode ran (add warmpool to -modes)"
+		return "no verdict: no warmpool mode finished before the interruption"
 	}
+	return "no verdict: no warmpool mode ran (add warmpool to -modes)"
+}
+
+// comparisons put warmpool against the per-request pattern (or Go's
+// default client) and the hand-tuned client, over every protocol.
+func (o overall) comparisons() []string {
 	var parts []string
-	over := "over " + joinAnd(protos)
-	if len(vsMain) > 0 {
+	if len(o.vsMain) > 0 {
 		var names []string
-		for _, b := range bases {
+		for _, b := range o.bases {
 			names = append(names, baseNames[b])
 		}
 		base := strings.Join(names, " or ")
-		s := fmt.Sprintf("warmpool made %s %s's throughput", fmtRange(vsMain), base)
-		switch len(conns) {
+		s := fmt.Sprintf("warmpool made %s %s's throughput", fmtRange(o.vsMain), base)
+		switch len(o.conns) {
 		case 0:
 		case 1:
-			s += fmt.Sprintf(" on %s where %s opened %s", plural(conns[0], "connection"), base, fmtInt(perConns[0]))
+			s += fmt.Sprintf(" on %s where %s opened %s", plural(o.conns[0], "connection"), base, fmtInt(o.perConns[0]))
 		default:
-			s += fmt.Sprintf(" on at most %s where %s opened up to %s", plural(slices.Max(conns), "connection"), base, fmtInt(slices.Max(perConns)))
+			s += fmt.Sprintf(" on at most %s where %s opened up to %s", plural(slices.Max(o.conns), "connection"), base, fmtInt(slices.Max(o.perConns)))
 		}
 		parts = append(parts, s)
 	}
-	if len(vsTuned) > 0 {
-		s := fmtRange(vsTuned) + " " + baseNames[bench.ModeTuned] + "'s"
+	if len(o.vsTuned) > 0 {
+		s := fmtRange(o.vsTuned) + " " + baseNames[bench.ModeTuned] + "'s"
 		if len(parts) == 0 {
 			s = "warmpool made " + s + " throughput"
 		}
-		if slices.Min(vsTuned) >= 1-onPar && slices.Max(vsTuned) <= 1+onPar {
+		if slices.Min(o.vsTuned) >= 1-onPar && slices.Max(o.vsTuned) <= 1+onPar {
 			s += " (on par)"
 		}
 		parts = append(parts, s)
@@ -248,17 +280,7 @@ func overallVerdict(r *bench.Report) string {
 	if len(parts) == 0 {
 		parts = append(parts, "warmpool ran with nothing to compare it with (add per-request or tuned to -modes)")
 	}
-	if failed == 0 {
-		parts = append(parts, "none of its requests failed")
-	} else {
-		c := bench.NewErrorCounts(kinds)
-		parts = append(parts, fmt.Sprintf("but %s of its %s requests failed (%s): see the tables", fmtInt(failed), fmtInt(requests), errorKinds(c)))
-	}
-	s := head + over + ", " + strings.Join(parts, "; ")
-	if len(none) > 0 {
-		s += "; no verdict over " + joinAnd(none)
-	}
-	return s + "."
+	return parts
 }
 
 // sentence ends s with a full stop.

@@ -2,28 +2,74 @@ package load
 
 import (
 	"context"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// DueAt is when call i of an open-model run at rate is due, from its start.
-func DueAt(i int64, rate float64) time.Duration {
-	return time.Duration(float64(i) / rate * float64(time.Second))
+// run is one Run in progress.
+type run struct {
+	spec       Spec
+	call       Call
+	observe    func(Record)
+	ctx        context.Context // ends at end + grace, or with the caller's
+	start, end time.Time
+	made, late atomic.Int64
+	// Open model, written by the scheduler alone.
+	scheduled, dropped int64
 }
 
-// ScheduledWithin counts the calls due before d at rate: those the open
-// model makes, exactly as its scheduler decides, floating point included.
-func ScheduledWithin(d time.Duration, rate float64) int64 {
-	n := int64(math.Ceil(d.Seconds() * rate))
-	for n > 0 && DueAt(n-1, rate) >= d {
-		n--
+// closed runs the closed model: each worker takes the next call's number
+// and makes it, until a bound is reached.
+func (r *run) closed() {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range r.spec.Workers {
+		wg.Go(func() {
+			// A context per worker: calls' contexts hang off it rather than
+			// off one shared by every worker, whose lock they would all
+			// contend for.
+			ctx, cancel := context.WithCancel(r.ctx)
+			defer cancel()
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			for first := true; ; first = false {
+				if !first && r.spec.Pause > 0 && !sleepOn(ctx, timer, r.spec.Pause) {
+					return
+				}
+				i := next.Add(1) - 1
+				if r.spec.Requests > 0 && i >= r.spec.Requests || ctx.Err() != nil {
+					return
+				}
+				now := time.Now()
+				if !now.Before(r.end) {
+					return
+				}
+				r.one(ctx, i, w, now, now)
+			}
+		})
 	}
-	for DueAt(n, rate) < d {
-		n++
+	wg.Wait()
+}
+
+// one makes call i on worker w, due at due and starting now (start), and
+// records it.
+func (r *run) one(ctx context.Context, i int64, w int, due, start time.Time) {
+	cctx, cancel := ctx, context.CancelFunc(nil)
+	if r.spec.CallTimeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, r.spec.CallTimeout)
 	}
-	return n
+	rec := Record{I: i, Worker: w, Due: due, Start: start}
+	rec.Status, rec.Err = r.call(cctx, i, w)
+	rec.End = time.Now()
+	if cancel != nil {
+		cancel()
+	}
+	rec.Cut = ctx.Err() != nil
+	r.made.Add(1)
+	if r.observe != nil {
+		r.observe(rec)
+	}
 }
 
 // open runs the open model over the calls due within the duration.
@@ -124,18 +170,4 @@ func (r *run) openDropping(n int64) {
 	timer.Stop()
 	close(jobs)
 	wg.Wait()
-}
-
-// sleepOn waits d on timer, which is stopped when sleepOn returns; false if
-// ctx ended first. (Since Go 1.23 a stopped timer leaves no stale fire to
-// drain.)
-func sleepOn(ctx context.Context, timer *time.Timer, d time.Duration) bool {
-	timer.Reset(d)
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		timer.Stop()
-		return false
-	}
 }
