@@ -284,15 +284,17 @@ func (a AuthConfig) Option() (Option, error) {
 
 // validate reports a type that is not known, or a key the type needs but
 // lacks or does not use. Registration is checked later, by TokenSource, so
-// that a config naming gcp still loads in a program that does not use it.
+// that a config naming a type of this module's packages (moduleSourceTypes)
+// still loads in a program that does not import it.
 func (a AuthConfig) validate() error {
 	key := func(k string) string { return authBlockKey + "." + k }
 	required, builtin := builtinSourceTypes[a.Type]
-	if !builtin && a.Type != "" && a.Type != "gcp" && registeredSourceType(a.Type) == nil {
+	_, ofModule := moduleSourceTypes[a.Type]
+	if !builtin && !ofModule && a.Type != "" && registeredSourceType(a.Type) == nil {
 		return &ConfigError{Key: key("type"), Value: a.Type, Allowed: "must be one of " + sourceTypeNames()}
 	}
 	for _, f := range []struct {
-		key, usedBy string // usedBy: the type that takes the key; "" for gcp and registered types
+		key, usedBy string // usedBy: the type that takes the key; "" for the module's and registered types
 		set         bool
 	}{
 		{"audience", "", a.Audience != ""},

@@ -65,7 +65,7 @@ type Client struct {
 // Config); the config is validated and copied, so later changes to cfg have
 // no effect.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	cfg.Headers = maps.Clone(cfg.Headers)
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -212,10 +212,11 @@ type Config struct {
 // DefaultConfig returns the defaults with every field filled in: what
 // LoadConfig returns for an empty file and environment, and what a literal
 // Config{} stands for.
-func DefaultConfig() Config { return Config{}.withDefaults() }
+func DefaultConfig() Config { return Config{}.WithDefaults() }
 
-// withDefaults replaces each zero field with its default.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with each zero field replaced by its default: the
+// settings a Client made from c runs with (Client.Config returns the same).
+func (c Config) WithDefaults() Config {
 	orDefault(&c.MaxRetries, 3)
 	orDefault(&c.RetryBudgetPercent, 20)
 	orDefault(&c.RetryBudgetMinPerSecond, 10)
@@ -257,7 +258,7 @@ func orDefault[T comparable](p *T, def T) {
 // without a Source. A zero that means a default counts as that default. One
 // mistake is returned as it is; several are joined into one error
 // (errors.Join), one a line, in which errors.As finds the first.
-func (c Config) Validate() error { return joinConfigErrors(c.withDefaults().problems()) }
+func (c Config) Validate() error { return joinConfigErrors(c.WithDefaults().problems()) }
 
 // problems lists the settings of c, already filled, that are out of range.
 func (c Config) problems() []*ConfigError {

@@ -47,7 +47,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("ParseConfig returned %+v, which fails Validate: %v", c, err)
 		}
-		if !reflect.DeepEqual(c, c.withDefaults()) {
+		if !reflect.DeepEqual(c, c.WithDefaults()) {
 			t.Fatalf("ParseConfig returned %+v, with defaults still to fill", c)
 		}
 		if tok := c.Auth.Token; len(tok) >= 16 && strings.Contains(fmt.Sprintf("%v %+v %#v", c, c, c), tok) {

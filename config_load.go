@@ -211,7 +211,7 @@ func (l *configLoader) setList(f *setting, seq *yaml.Node, at func(*yaml.Node) s
 // and returns every mistake found. A problem Validate finds with a key that
 // already failed to parse, or that follows from it, is left out.
 func (l *configLoader) result() (Config, error) {
-	c := l.c.withDefaults()
+	c := l.c.WithDefaults()
 	for _, ce := range c.problems() {
 		auth := strings.HasPrefix(ce.Key, authBlockKey+".")
 		if l.failed[ce.Key] || auth && l.failed[authBlockKey+".type"] ||

@@ -280,7 +280,7 @@ func parseConfigDuration(s string) (time.Duration, error) {
 // may hold a token, is left out. Feeding the result back through ParseConfig
 // gives c again (header values apart).
 func (c Config) Settings() map[string]string {
-	d := c.withDefaults()
+	d := c.WithDefaults()
 	out := make(map[string]string, len(settings))
 	for _, f := range settings {
 		if f.mapping != nil {

@@ -176,7 +176,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestWithDefaults(t *testing.T) {
-	if got, want := (Config{}).withDefaults(), DefaultConfig(); !reflect.DeepEqual(got, want) {
+	if got, want := (Config{}).WithDefaults(), DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Config{}: got %+v, want DefaultConfig() %+v", got, want)
 	}
 
@@ -189,14 +189,14 @@ func TestWithDefaults(t *testing.T) {
 		CircuitBreakerFailures: 23, CircuitBreakerOpenFor: 24, HedgeAfter: "p95", HedgeMaxExtraPercent: 25,
 		Auth: AuthConfig{RefreshBefore: 15, Timeout: 16},
 	}
-	if got := set.withDefaults(); !reflect.DeepEqual(got, set) {
+	if got := set.WithDefaults(); !reflect.DeepEqual(got, set) {
 		t.Errorf("all set: got %+v, want it unchanged", got)
 	}
 
-	if got := (Config{MaxConnections: 8}).withDefaults().MaxKeepaliveConnections; got != 8 {
+	if got := (Config{MaxConnections: 8}).WithDefaults().MaxKeepaliveConnections; got != 8 {
 		t.Errorf("MaxConnections 8: got MaxKeepaliveConnections %d, want 8", got)
 	}
-	if got := (Config{MaxConnections: 50}).withDefaults().MaxKeepaliveConnections; got != 20 {
+	if got := (Config{MaxConnections: 50}).WithDefaults().MaxKeepaliveConnections; got != 20 {
 		t.Errorf("MaxConnections 50: got MaxKeepaliveConnections %d, want 20", got)
 	}
 }
@@ -241,7 +241,7 @@ func TestZeroIsDefaultEverywhere(t *testing.T) {
 		"DefaultConfig 0": func() Config { c := DefaultConfig(); c.MaxRetries, c.ResolveInterval = 0, 0; return c }(),
 		"empty file":      fromFile("http_client:\n"),
 	} {
-		if got := c.withDefaults(); !reflect.DeepEqual(got, def) {
+		if got := c.WithDefaults(); !reflect.DeepEqual(got, def) {
 			t.Errorf("%s: effective %+v, want DefaultConfig %+v", name, got, def)
 		}
 	}
@@ -265,7 +265,7 @@ func TestZeroIsDefaultEverywhere(t *testing.T) {
 			tt.goOff(&goCfg)
 			key, _, _ := strings.Cut(tt.key, ":")
 			for name, c := range map[string]Config{
-				"Go":   goCfg.withDefaults(),
+				"Go":   goCfg.WithDefaults(),
 				"YAML": fromFile("http_client:\n  " + tt.key + "\n"),
 				"env":  fromEnv("WARMPOOL_"+strings.ToUpper(key), tt.env),
 			} {

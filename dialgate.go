@@ -97,8 +97,12 @@ func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release fun
 	failed := 0
 	for {
 		g.mu.Lock()
-		atCap := p.atCapLocked(g.dialing)
-		if recheck && !atCap && g.dialing < p.dialsNeeded() {
+		// At max_connections, a dial that is needed waits for a close;
+		// one that is not (idle connections are on their way to the
+		// waiting attempts) is held as any other.
+		need := p.dialsNeeded()
+		atCap := g.dialing < need && p.atCapLocked(g.dialing)
+		if recheck && !atCap && g.dialing < need {
 			g.dialing++
 			g.mu.Unlock()
 			return g.leave, nil

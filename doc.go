@@ -51,7 +51,8 @@
 //     shared by all callers, within each call's request_timeout, never
 //     printed; a failing source is asked a few times a second, not per call.
 //   - Pool statistics (Stats, Hooks, LogStats, packages prom and otel), one
-//     classification of failures (ErrorKind), and Diagnose to read them.
+//     classification of failures (ErrorKind), and package doctor to read
+//     them.
 //
 // # Configuration
 //

@@ -17,8 +17,8 @@ type Hooks struct {
 	// each later closed with one ConnClosed.
 	ConnOpened func(ConnInfo)
 	// ConnClosed is called once per connection, after it closed; reason is
-	// one of "idle_expiry", "max_age", "server", "error", "client",
-	// "trim", "other", "unused".
+	// one of CloseReasonNames ("idle_expiry", "server", "learned_idle", …),
+	// the names under which HostStats.ClosedBy counts them.
 	ConnClosed func(info ConnInfo, reason string)
 	// ConnReused is called when a request that was served on a connection
 	// that had served an earlier request is done.

@@ -31,6 +31,7 @@ type attempt struct {
 
 	cancelParent context.CancelFunc // nil, or cancels the context the attempt was sent with (a hedged pair's)
 	start        time.Time
+	sent         time.Time // when it first got a connection: its latency, for health, runs from here
 	status       int
 	err          error
 	attempts     int         // set on the response handed to the caller
@@ -71,6 +72,9 @@ func (a *attempt) gotConn(info httptrace.GotConnInfo) {
 	// pool, even if no request ran on it yet: count served ones only.
 	a.reused = a.p.gotConn(c, now)
 	a.conn = c
+	if a.sent.IsZero() {
+		a.sent = now
+	}
 	if d := a.p.idle.staleAfter(); d > 0 && a.reused && !c.h2.Load() && time.Duration(c.lastIdle.Load()) >= d &&
 		a.req != nil && replayable(a.req) {
 		// Idle past the server's learned timeout (its idle timer was late,
@@ -113,7 +117,11 @@ func (a *attempt) finish() {
 	// The caller's own cancellation and the client's closing say nothing
 	// about the server.
 	gone := a.caller.Err() != nil || a.c.closing.Load()
-	p.release(outcome{took: now.Sub(a.start), status: a.status, err: a.err}, gone, a.probe)
+	sent := a.sent
+	if sent.IsZero() {
+		sent = a.start
+	}
+	p.release(outcome{took: now.Sub(sent), status: a.status, err: a.err}, gone, a.probe)
 	a.done(a.err)
 	if a.ownsClient.Load() {
 		a.c.end()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,7 +262,8 @@ var sourceTypes struct {
 
 // RegisterTokenSourceType makes a kind of token source available as
 // auth.type name, in the manner of database/sql drivers: package
-// github.com/warmpool/warmpool/gcp registers "gcp" when it is imported. f
+// github.com/warmpool/warmpool/gcp registers "gcp" through it when it is
+// imported. f
 // builds a source from the config; it returns an error wrapping
 // ErrAudienceRequired if its tokens need an audience and none is set. It
 // panics if name is empty or taken, or f is nil.
@@ -288,9 +290,22 @@ func registeredSourceType(name string) func(AuthConfig) (TokenSource, error) {
 	return sourceTypes.m[name]
 }
 
-// sourceTypeNames lists every type auth.type accepts, for errors.
+// moduleSourceTypes are the auth.type values that a package of this module
+// registers, like any other, when a program imports it, with that package.
+// A config naming one loads in a program without the import, so that one
+// file serves programs that do and do not use it; building its source then
+// fails, saying what to import.
+var moduleSourceTypes = map[string]string{"gcp": "github.com/warmpool/warmpool/gcp"}
+
+// sourceTypeNames lists every type auth.type accepts, for errors: the
+// built-in ones, those of this module's packages, and those registered.
 func sourceTypeNames() string {
-	names := []string{"command", "env", "file", "gcp", "static"}
+	names := slices.Collect(maps.Keys(builtinSourceTypes))
+	for name := range moduleSourceTypes {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
 	sourceTypes.RLock()
 	for name := range sourceTypes.m {
 		if !slices.Contains(names, name) {
@@ -325,8 +340,11 @@ func (a AuthConfig) TokenSource() (TokenSource, error) {
 	}
 	f := registeredSourceType(a.Type)
 	if f == nil {
-		return nil, &ConfigError{Key: authBlockKey + ".type", Value: a.Type,
-			Allowed: `no such token source is registered; for gcp, add import _ "github.com/warmpool/warmpool/gcp" to the program`}
+		allowed := "no such token source is registered" // validate let it through: one of the module's
+		if pkg, ok := moduleSourceTypes[a.Type]; ok {
+			allowed += `; add import _ "` + pkg + `" to the program`
+		}
+		return nil, &ConfigError{Key: authBlockKey + ".type", Value: a.Type, Allowed: allowed}
 	}
 	src, err := f(a)
 	if err != nil {

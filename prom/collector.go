@@ -1,7 +1,7 @@
 // Package prom exports a warmpool.Client's pool figures as Prometheus metrics.
 //
-// It is the only package of warmpool that imports client_golang, so programs
-// that do not use Prometheus do not link it. It follows database/sql and
+// It is the only library package of warmpool that imports client_golang, so
+// programs that do not use Prometheus do not link it. It follows database/sql and
 // collectors.NewDBStatsCollector: the request path keeps only the client's
 // atomic counters, and NewCollector reads (*warmpool.Client).Stats when
 // Prometheus scrapes. Register it on your own registry; nothing here touches
@@ -37,8 +37,8 @@
 //	warmpool_open_connections{http_connection_state="active|idle"}  gauge
 //	warmpool_dialing_connections                                    gauge
 //	warmpool_connections_created_total                              counter
-//	warmpool_connections_closed_total{warmpool_close_reason}        counter: idle_expiry, max_age, server, error, client, trim, other, unused
-//	warmpool_dial_failures_total{warmpool_dial_failure_kind}        counter: refused, timeout, dns, tls, other
+//	warmpool_connections_closed_total{warmpool_close_reason}        counter: each of warmpool.CloseReasonNames
+//	warmpool_dial_failures_total{warmpool_dial_failure_kind}        counter: each of warmpool.DialFailureKinds
 //	warmpool_tls_handshakes_total                                   counter
 //	warmpool_tls_handshake_seconds_total                            counter
 //	warmpool_attempts_total                                         counter: attempts that got a connection, retries included
@@ -71,10 +71,9 @@
 // lost the race to a connection that became free first. A steady trickle of
 // them is net/http's dial racing at a burst, not a fault.
 //
-// NewServerCollector exports the other side: the connection counts of a
-// backend served in the same process, as the server sees them, under
-// warmpool_server_ (see ServerStats). Handler serves any of these
-// collectors, on a registry of its own, for a /metrics endpoint.
+// Handler serves any of these collectors, on a registry of its own, for a
+// /metrics endpoint. (The connection counts of the reference server, as it
+// sees them, are "warmpool serve"'s own: cmd/warmpool exports them.)
 //
 // To export two clients from one process, give each collector a distinguishing
 // constant label with WithConstLabels, as collectors.NewDBStatsCollector does
@@ -91,7 +90,7 @@ import (
 	"github.com/warmpool/warmpool/internal/httpconv"
 )
 
-// Option configures NewCollector, NewRequestCollector and NewServerCollector.
+// Option configures NewCollector and NewRequestCollector.
 type Option func(*options)
 
 type options struct {

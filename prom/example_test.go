@@ -58,26 +58,20 @@ func Example() {
 	// warmpool_responses_total 3
 }
 
-// A backend measured next to its client: the server's connection counts and
-// the client's pool, served on one /metrics endpoint.
+// A client's pool and its requests, served on one /metrics endpoint.
 func ExampleHandler() {
 	srv, err := refserver.New(refserver.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	client, err := warmpool.New(warmpool.DefaultConfig())
+	reqs := prom.NewRequestCollector()
+	client, err := warmpool.New(warmpool.DefaultConfig(), warmpool.WithHooks(reqs.Hooks()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
-
-	server := prom.NewServerCollector(func() prom.ServerStats {
-		st := srv.Stats()
-		return prom.ServerStats{Accepted: st.Accepted, Open: st.Open, PeakOpen: st.PeakOpen, Closed: st.Closed,
-			Refused: st.Refused, Requests: st.Requests, InFlight: st.InFlight}
-	})
-	metrics := prom.Handler(server, prom.NewCollector(client)) // mount as "GET /metrics"
+	metrics := prom.Handler(prom.NewCollector(client), reqs) // mount as "GET /metrics"
 
 	for range 3 {
 		if err := client.PostJSON(context.Background(), srv.URL()+"/answer", map[string]string{}, nil); err != nil {
@@ -88,15 +82,15 @@ func ExampleHandler() {
 	rec := httptest.NewRecorder()
 	metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for line := range strings.Lines(rec.Body.String()) {
-		if strings.HasPrefix(line, "warmpool_server_connections_accepted_total") ||
-			strings.HasPrefix(line, "warmpool_server_requests_total") ||
-			strings.HasPrefix(line, "warmpool_connections_created_total") {
+		if strings.HasPrefix(line, "warmpool_attempts_total") ||
+			strings.HasPrefix(line, "warmpool_connections_created_total") ||
+			strings.HasPrefix(line, "warmpool_responses_total") {
 			_, port, _ := strings.Cut(srv.Addr(), ":")
 			fmt.Print(strings.ReplaceAll(line, `"`+port+`"`, `"PORT"`))
 		}
 	}
 	// Output:
+	// warmpool_attempts_total{endpoint="",server_address="127.0.0.1",server_port="PORT"} 3
 	// warmpool_connections_created_total{endpoint="",server_address="127.0.0.1",server_port="PORT"} 1
-	// warmpool_server_connections_accepted_total 1
-	// warmpool_server_requests_total 3
+	// warmpool_responses_total{http_response_status_code="200",server_address="127.0.0.1",server_port="PORT"} 3
 }

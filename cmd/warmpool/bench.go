@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/internal/bench"
+	benchreport "github.com/warmpool/warmpool/internal/bench/report"
 )
 
 const benchSynopsis = `Usage: warmpool bench [flags] [URL]
@@ -123,6 +125,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if rep == nil {
 		return fmt.Errorf("warmpool bench: %w", runErr)
 	}
+	benchreport.Finish(rep)
 	if err := writeBench(rep, out, stdout); err != nil {
 		return err
 	}
@@ -138,18 +141,18 @@ func writeBench(rep *bench.Report, out benchOutput, stdout io.Writer) error {
 	var err error
 	switch {
 	case out.format == "json":
-		err = bench.WriteJSON(stdout, rep)
+		err = benchreport.WriteJSON(stdout, rep)
 	case out.format == "text":
-		err = bench.WriteText(stdout, rep)
+		err = benchreport.WriteText(stdout, rep)
 	case out.html == "": // html to stdout
-		err = bench.WriteHTML(stdout, rep)
+		err = benchreport.WriteHTML(stdout, rep)
 	}
 	if err != nil {
 		return fmt.Errorf("warmpool bench: %w", err)
 	}
 	if out.html != "" {
 		var b bytes.Buffer
-		if err := bench.WriteHTML(&b, rep); err != nil {
+		if err := benchreport.WriteHTML(&b, rep); err != nil {
 			return fmt.Errorf("warmpool bench: HTML report: %w", err)
 		}
 		if err := os.WriteFile(out.html, b.Bytes(), 0o644); err != nil {
@@ -166,26 +169,30 @@ type benchOutput struct {
 	fleet  *bench.FleetSettings // -backends: a fleet run instead (bench_fleet.go)
 }
 
-// parseBench turns the command line into settings. Every problem is a usage
-// error.
-func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, error) {
-	cmd := newCommand("bench", benchSynopsis, benchExamples)
-	fs := cmd.fs
-	var s bench.Settings
-	var out benchOutput
+// benchFlags are "warmpool bench"'s flags as parsed, before checking.
+type benchFlags struct {
+	s                   bench.Settings
+	out                 benchOutput
+	fleet               bench.FleetSettings
+	protos, modes, data string
+}
+
+// define registers the flags of bench on fs.
+func (f *benchFlags) define(fs *flag.FlagSet) {
+	s := &f.s
 	fs.DurationVar(&s.Duration, "duration", 0, "length of each run (one mode over one protocol); 0: 5s, or 3s when there are more than 6 runs")
 	fs.IntVar(&s.Concurrency, "concurrency", bench.DefaultConcurrency, "workers (closed model), or the cap on requests in flight (open model, -rate)")
 	fs.Int64Var(&s.Requests, "requests", 0, "stop each run after this many requests (0: only -duration bounds it)")
 	fs.IntVar(&s.Rounds, "rounds", 1, "split each run into this many slices, interleaved with the other modes', so that background load falls on all alike")
 	fs.Float64Var(&s.Rate, "rate", 0, "open model: schedule `N` requests per second from the start of each run (0: closed model)")
-	protos := fs.String("proto", "", "comma-separated `protocols`: http, tls, h2c (default http,tls; with URL, its scheme decides; h2c declares an http:// URL speaks it)")
-	modes := fs.String("modes", "", "comma-separated `modes` to run, in their fixed order (default all: "+strings.Join(bench.AllModes, ",")+")")
+	fs.StringVar(&f.protos, "proto", "", "comma-separated `protocols`: http, tls, h2c (default http,tls; with URL, its scheme decides; h2c declares an http:// URL speaks it)")
+	fs.StringVar(&f.modes, "modes", "", "comma-separated `modes` to run, in their fixed order (default all: "+strings.Join(bench.AllModes, ",")+")")
 	fs.DurationVar(&s.RTT, "rtt", 0, "simulated round-trip time through an in-process toxiproxy, whole milliseconds (0: no proxy)")
 	fs.DurationVar(&s.Jitter, "jitter", 0, "with -rtt, vary each direction's latency by up to ± this, whole milliseconds")
 	fs.Int64Var(&s.BandwidthKBps, "bandwidth", 0, "through the proxy, cap each direction of each connection at this many `KB/s` (0: no cap)")
-	fs.StringVar(&out.format, "format", "text", "report format on stdout: text, json or html (with -html, the page goes to that file and nothing to stdout)")
-	fs.StringVar(&out.html, "html", "", "also write a self-contained HTML report (charts in inline SVG) to `file`; checked writable before the runs")
-	data := fs.String("data", "", "request body, a `JSON` value; @file reads it from file (default a 210-byte question)")
+	fs.StringVar(&f.out.format, "format", "text", "report format on stdout: text, json or html (with -html, the page goes to that file and nothing to stdout)")
+	fs.StringVar(&f.out.html, "html", "", "also write a self-contained HTML report (charts in inline SVG) to `file`; checked writable before the runs")
+	fs.StringVar(&f.data, "data", "", "request body, a `JSON` value; @file reads it from file (default a 210-byte question)")
 	fs.StringVar(&s.Token, "token", "", "bearer `token` for URL (default $WARMPOOL_TOKEN; none: no Authorization); the in-process server uses a random one")
 	fs.StringVar(&s.ConfigFile, "config", "", "YAML `file` with the http_client block for the warmpool modes (WARMPOOL_* variables apply too)")
 	fs.BoolVar(&s.Insecure, "insecure", false, "skip TLS certificate verification in every mode, for a self-signed URL (warmpool serve -proto tls)")
@@ -194,65 +201,90 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	fs.IntVar(&s.ServerMaxRequests, "server-max-requests", 0, "the in-process server closes a connection after `N` requests (0: never), as some load balancers do")
 	fs.StringVar(&s.TokenMode, "token-mode", bench.TokenNone, "where each request's token comes from: none (one static token), per-request (fetched from the in-process token issuer before every request) or cached (fetched once per token lifetime)")
 	fs.DurationVar(&s.TokenFetch, "token-fetch", bench.DefaultTokenFetch, "with -token-mode, how long the in-process token issuer takes per fetch")
-	var fleet bench.FleetSettings
-	fs.IntVar(&fleet.Backends, "backends", 0, "run `N` reference servers on 127.0.0.1 … 127.0.0.N, one port, behind one host name, and report each mode's share per backend (modes "+strings.Join(bench.FleetModes, ",")+")")
-	fs.DurationVar(&fleet.AddAt, "add-backend-at", 0, "with -backends, add a backend (127.0.0.N+1) to the name this long into each run")
-	fs.DurationVar(&fleet.KillAt, "kill-backend-at", 0, "with -backends, kill the first backend (close it abruptly) this long into each run")
+	fs.IntVar(&f.fleet.Backends, "backends", 0, "run `N` reference servers on 127.0.0.1 … 127.0.0.N, one port, behind one host name, and report each mode's share per backend (modes "+strings.Join(bench.FleetModes, ",")+")")
+	fs.DurationVar(&f.fleet.AddAt, "add-backend-at", 0, "with -backends, add a backend (127.0.0.N+1) to the name this long into each run")
+	fs.DurationVar(&f.fleet.KillAt, "kill-backend-at", 0, "with -backends, kill the first backend (close it abruptly) this long into each run")
+}
 
+// parseBench turns the command line into settings. Every problem is a usage
+// error.
+func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, error) {
+	cmd := newCommand("bench", benchSynopsis, benchExamples)
+	var f benchFlags
+	f.define(cmd.fs)
 	positional, err := cmd.parse(args, stdout)
 	if err != nil {
-		return s, out, err
+		return f.s, f.out, err
 	}
 	if cmd.set("backends") || cmd.set("add-backend-at") || cmd.set("kill-backend-at") {
-		fleet.Modes, fleet.Concurrency, fleet.Duration, fleet.ServerDelay = benchList(*modes), s.Concurrency, s.Duration, s.ServerDelay
-		out.fleet = &fleet
-		return s, out, checkFleet(cmd, &fleet, s, out, positional, *data)
+		s, fleet := f.s, &f.fleet
+		fleet.Modes, fleet.Concurrency, fleet.Duration, fleet.ServerDelay = benchList(f.modes), s.Concurrency, s.Duration, s.ServerDelay
+		f.out.fleet = fleet
+		return s, f.out, checkFleet(cmd, fleet, s, f.out, positional, f.data)
 	}
 	switch len(positional) {
 	case 0:
 	case 1:
-		s.Target = positional[0]
-		if err := checkURL(s.Target); err != nil {
-			return s, out, &usageError{cmd: "bench", err: err}
+		f.s.Target = positional[0]
+		if err := checkURL(f.s.Target); err != nil {
+			return f.s, f.out, &usageError{cmd: "bench", err: err}
 		}
 	default:
-		return s, out, usagef("bench", "want at most one URL, got %d arguments", len(positional))
+		return f.s, f.out, usagef("bench", "want at most one URL, got %d arguments", len(positional))
 	}
-	if out.format != "text" && out.format != "json" && out.format != "html" {
-		return s, out, usagef("bench", "-format %q: want text, json or html", out.format)
+	if err := f.check(cmd); err != nil {
+		return f.s, f.out, err
 	}
-	s.Protos = benchList(*protos)
-	s.Modes = benchList(*modes)
-	if *data != "" {
-		s.Body = []byte(*data)
-		if name, ok := strings.CutPrefix(*data, "@"); ok {
+	return f.s, f.out, f.fill()
+}
+
+// check reports the first flag out of range, or given where it does not
+// apply; it reads -data.
+func (f *benchFlags) check(cmd *command) error {
+	s := &f.s
+	if f.out.format != "text" && f.out.format != "json" && f.out.format != "html" {
+		return usagef("bench", "-format %q: want text, json or html", f.out.format)
+	}
+	s.Protos = benchList(f.protos)
+	s.Modes = benchList(f.modes)
+	if f.data != "" {
+		s.Body = []byte(f.data)
+		if name, ok := strings.CutPrefix(f.data, "@"); ok {
+			var err error
 			if s.Body, err = os.ReadFile(name); err != nil {
-				return s, out, usagef("bench", "-data: %v", err)
+				return usagef("bench", "-data: %v", err)
 			}
 		}
 	}
 	switch {
 	case s.Target == "" && (s.Token != "" || s.Insecure):
-		return s, out, usagef("bench", "-token and -insecure are for a URL; the in-process server makes its own")
+		return usagef("bench", "-token and -insecure are for a URL; the in-process server makes its own")
 	case s.Target != "" && (cmd.set("server-delay") || cmd.set("server-idle-timeout") || cmd.set("server-max-requests")):
-		return s, out, usagef("bench", "-server-delay, -server-idle-timeout and -server-max-requests are for the in-process server; with URL, the server decides")
+		return usagef("bench", "-server-delay, -server-idle-timeout and -server-max-requests are for the in-process server; with URL, the server decides")
 	case s.ServerIdleTimeout < 0:
-		return s, out, usagef("bench", "-server-idle-timeout must not be negative")
+		return usagef("bench", "-server-idle-timeout must not be negative")
 	case s.ServerMaxRequests < 0:
-		return s, out, usagef("bench", "-server-max-requests must not be negative")
+		return usagef("bench", "-server-max-requests must not be negative")
 	case s.Target != "" && s.TokenMode != bench.TokenNone:
-		return s, out, usagef("bench", "-token-mode is for the in-process server, which trusts the in-process token issuer; with URL, use -token")
+		return usagef("bench", "-token-mode is for the in-process server, which trusts the in-process token issuer; with URL, use -token")
 	case cmd.set("token-fetch") && s.TokenMode == bench.TokenNone:
-		return s, out, usagef("bench", "-token-fetch needs -token-mode per-request or cached")
+		return usagef("bench", "-token-fetch needs -token-mode per-request or cached")
 	case s.TokenFetch <= 0 || s.TokenFetch > bench.MaxTokenFetch:
-		return s, out, usagef("bench", "-token-fetch %v: want a duration in (0, %v]; 1ns for practically none", s.TokenFetch, bench.MaxTokenFetch)
+		return usagef("bench", "-token-fetch %v: want a duration in (0, %v]; 1ns for practically none", s.TokenFetch, bench.MaxTokenFetch)
 	case cmd.set("duration") && s.Duration <= 0:
-		return s, out, usagef("bench", "-duration must be positive")
+		return usagef("bench", "-duration must be positive")
 	case s.Concurrency < 1:
-		return s, out, usagef("bench", "-concurrency must be at least 1")
+		return usagef("bench", "-concurrency must be at least 1")
 	case s.Rounds < 1:
-		return s, out, usagef("bench", "-rounds must be at least 1")
+		return usagef("bench", "-rounds must be at least 1")
 	}
+	return nil
+}
+
+// fill completes the settings from the environment and the config file,
+// validates them, and checks that the HTML report can be written.
+func (f *benchFlags) fill() error {
+	s := &f.s
 	if s.Target != "" && s.Token == "" {
 		s.Token = os.Getenv("WARMPOOL_TOKEN")
 	}
@@ -261,21 +293,21 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	}
 	cfg, err := warmpool.LoadConfig(s.ConfigFile)
 	if err != nil {
-		return s, out, &usageError{cmd: "bench", err: err}
+		return &usageError{cmd: "bench", err: err}
 	}
 	s.Config = &cfg
 	if s.ConfigFile == "" && benchConfigEnv() {
 		s.ConfigFile = "defaults + WARMPOOL_* variables"
 	}
 	if err := s.Validate(); err != nil {
-		return s, out, usagef("bench", "%v", err)
+		return usagef("bench", "%v", err)
 	}
-	if out.html != "" {
-		if err := checkWritable(out.html); err != nil {
-			return s, out, usagef("bench", "-html %s: %v", out.html, err)
+	if f.out.html != "" {
+		if err := checkWritable(f.out.html); err != nil {
+			return usagef("bench", "-html %s: %v", f.out.html, err)
 		}
 	}
-	return s, out, nil
+	return nil
 }
 
 // checkWritable fails fast, before minutes of runs, when the report could

@@ -10,6 +10,7 @@ import (
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/internal/bench"
+	benchreport "github.com/warmpool/warmpool/internal/bench/report"
 )
 
 // checkFleet checks the flags of a fleet run (-backends) and fills in the
@@ -76,9 +77,9 @@ func runFleetBench(ctx context.Context, f bench.FleetSettings, out benchOutput, 
 	if rep == nil {
 		return fmt.Errorf("warmpool bench: %w", err)
 	}
-	write := bench.WriteFleetText
+	write := benchreport.WriteFleetText
 	if out.format == "json" {
-		write = bench.WriteFleetJSON
+		write = benchreport.WriteFleetJSON
 	}
 	if werr := write(stdout, rep); werr != nil {
 		return fmt.Errorf("warmpool bench: %w", werr)

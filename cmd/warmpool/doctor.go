@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 )
 
 const doctorSynopsis = `Usage: warmpool doctor URL [flags]
@@ -17,7 +20,7 @@ Check how a warmpool client's pool fares against URL: POST -data to it -n
 times over -c workers sharing one client, as "warmpool post -n" does, bounded
 by -n and -timeout; then print the load's figures, the pool's (connections
 created and closed by reason, reuse, peak concurrency, waits for a connection,
-dial failures, retries) and the pool doctor's findings (warmpool.Diagnose):
+dial failures, retries) and the pool doctor's findings (doctor.Diagnose):
 each problem seen, the figure that showed it and the setting to change. Or,
 when there is none, "doctor: no findings (pool healthy)".
 
@@ -65,7 +68,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var bad int
 	for _, fd := range s.Findings {
-		if fd.Severity == warmpool.SeverityError {
+		if fd.Severity == doctor.SeverityError {
 			bad++
 		}
 	}
@@ -92,17 +95,17 @@ func parseDoctor(args []string, stdout io.Writer) (postFlags, error) {
 	return f, nil
 }
 
-// finding is a warmpool.Finding as -format json prints it.
+// finding is a doctor.Finding as -format json prints it.
 type finding struct {
-	Rule     string            `json:"rule"`
-	Severity warmpool.Severity `json:"severity"`
-	Host     string            `json:"host,omitempty"` // "" for the whole client
-	Message  string            `json:"message"`
-	Fix      string            `json:"fix"`
-	Value    float64           `json:"value"`
+	Rule     string          `json:"rule"`
+	Severity doctor.Severity `json:"severity"`
+	Host     string          `json:"host,omitempty"` // "" for the whole client
+	Message  string          `json:"message"`
+	Fix      string          `json:"fix"`
+	Value    float64         `json:"value"`
 }
 
-func newFindings(fs []warmpool.Finding) []finding {
+func newFindings(fs []doctor.Finding) []finding {
 	out := make([]finding, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, finding(f))
@@ -128,92 +131,52 @@ func writeFindings(b *strings.Builder, fs []finding) {
 }
 
 // poolSummary is the client's warmpool.Stats at the end of the run, before
-// the client is closed, summed over hosts. post prints the first five
-// figures; doctor prints them all.
+// the client is closed: in JSON, Stats under its own names, with the reuse
+// rate. post prints one line of it; doctor prints it all.
 type poolSummary struct {
-	Created      int64   `json:"connections_created"`
-	ReuseRate    float64 `json:"reuse_rate"`
-	Open         int64   `json:"open"`
-	Idle         int64   `json:"idle"`
-	PoolTimeouts int64   `json:"pool_timeouts"`
-
-	Requests     int64            `json:"requests"` // attempts that got a connection
-	Reused       int64            `json:"reused"`   // of those, on a connection that had served before
-	PeakInFlight int64            `json:"peak_in_flight"`
-	Closed       int64            `json:"connections_closed"`
-	ClosedBy     map[string]int64 `json:"closed_by,omitempty"` // by reason, as Hooks.ConnClosed names them; zeros left out
-	DialsAvoided int64            `json:"dials_avoided"`
-	DialFailures int64            `json:"dial_failures"`
-	Waits        int64            `json:"waits"`
-	WaitSeconds  float64          `json:"wait_seconds"`
-	Retries      int64            `json:"retries"`
-	// RetryBudgetRefusals are retries the retry budget held back.
-	RetryBudgetRefusals int64 `json:"retry_budget_refusals"`
+	warmpool.Stats
+	ReuseRate float64 `json:"reuse_rate"`
 }
 
-func newPoolSummary(st warmpool.Stats) poolSummary {
-	p := poolSummary{
-		Created:             st.Created,
-		ReuseRate:           st.ReuseRate(),
-		Open:                st.Open,
-		Idle:                st.Idle,
-		PoolTimeouts:        st.PoolTimeouts,
-		Requests:            st.Requests,
-		Reused:              st.Reused,
-		PeakInFlight:        st.PeakInFlight,
-		Closed:              st.Closed,
-		DialsAvoided:        st.DialsAvoided,
-		DialFailures:        st.DialFailures.Total(),
-		Waits:               st.Waits,
-		WaitSeconds:         st.WaitTime.Seconds(),
-		Retries:             st.Retries,
-		RetryBudgetRefusals: st.BudgetRefusals,
+// nonZero lists the counts of all that are not zero, most first, the
+// table's order among equals, as "server 2, unused 1".
+func nonZero(all iter.Seq2[string, int64]) string {
+	type count struct {
+		name string
+		n    int64
 	}
-	for _, r := range closeReasons(st.ClosedBy) {
-		if r.n != 0 {
-			if p.ClosedBy == nil {
-				p.ClosedBy = map[string]int64{}
-			}
-			p.ClosedBy[r.name] = r.n
+	var cs []count
+	for name, n := range all {
+		if n != 0 {
+			cs = append(cs, count{name, n})
 		}
 	}
-	return p
-}
-
-// reasonCount is the count of connections closed for one reason.
-type reasonCount struct {
-	name string
-	n    int64
-}
-
-// closeReasons lists the reasons, those that cost a new connection first, by
-// the names of Hooks.ConnClosed and the prom package.
-func closeReasons(r warmpool.CloseReasons) []reasonCount {
-	return []reasonCount{
-		{"server", r.Server}, {"idle_expiry", r.IdleExpiry}, {"trim", r.Trim}, {"max_age", r.MaxAge},
-		{"error", r.Error}, {"other", r.Other}, {"unused", r.Unused}, {"client", r.Client},
+	slices.SortStableFunc(cs, func(a, b count) int { return cmp.Compare(b.n, a.n) })
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s %d", c.name, c.n)
 	}
+	return strings.Join(parts, ", ")
 }
 
-// writePoolDetail prints the pool figures beyond post's one line.
+// writePoolDetail prints the pool figures beyond post's one line. Connections
+// closed and dials failed are broken down by warmpool's tables of close
+// reasons and dial-failure kinds, whatever they hold.
 func writePoolDetail(b *strings.Builder, p poolSummary) {
 	fmt.Fprintf(b, "reuse         %d of %d requests on a connection that had served before; peak %d in flight\n",
 		p.Reused, p.Requests, p.PeakInFlight)
-	var by []string
-	for _, r := range closeReasons(warmpool.CloseReasons{}) {
-		if n := p.ClosedBy[r.name]; n != 0 {
-			by = append(by, fmt.Sprintf("%s %d", r.name, n))
-		}
-	}
 	fmt.Fprintf(b, "closed        %d", p.Closed)
-	if len(by) > 0 {
-		fmt.Fprintf(b, " (%s)", strings.Join(by, ", "))
+	if by := nonZero(p.ClosedBy.All()); by != "" {
+		fmt.Fprintf(b, " (%s)", by)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "waits         %d for a free connection, %s in all\n",
-		p.Waits, roundDuration(time.Duration(p.WaitSeconds*float64(time.Second))))
-	fmt.Fprintf(b, "dials         %d failed, %d held back (a connection came free first)\n", p.DialFailures, p.DialsAvoided)
-	fmt.Fprintf(b, "retries       %d, %d refused by the retry budget\n", p.Retries, p.RetryBudgetRefusals)
+	fmt.Fprintf(b, "waits         %d for a free connection, %s in all\n", p.Waits, roundDuration(p.WaitTime))
+	fmt.Fprintf(b, "dials         %d failed", p.DialFailures.Total())
+	if by := nonZero(p.DialFailures.All()); by != "" {
+		fmt.Fprintf(b, " (%s)", by)
+	}
+	fmt.Fprintf(b, ", %d held back (a connection came free first)\n", p.DialsAvoided)
+	fmt.Fprintf(b, "retries       %d, %d refused by the retry budget\n", p.Retries, p.BudgetRefusals)
 }
 
 func plural(n int, word string) string {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -66,12 +66,12 @@ func TestDoctor(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 			t.Fatalf("decode %q: %v", stdout, err)
 		}
-		if len(s.Findings) != 1 || s.Findings[0].Rule != "dial-failures" || s.Findings[0].Severity != warmpool.SeverityError ||
+		if len(s.Findings) != 1 || s.Findings[0].Rule != "dial-failures" || s.Findings[0].Severity != doctor.SeverityError ||
 			s.Findings[0].Host != closed.Addr() || s.Findings[0].Value != 3 {
 			t.Errorf("findings: got %+v, want one dial-failures error for %s, value 3", s.Findings, closed.Addr())
 		}
-		if s.Pool.DialFailures != 3 || s.Errors["refused"] != 3 {
-			t.Errorf("dial failures, refused errors: got %d, %d, want 3, 3", s.Pool.DialFailures, s.Errors["refused"])
+		if s.Pool.DialFailures.Refused != 3 || s.Errors["refused"] != 3 {
+			t.Errorf("refused dials, refused errors: got %d, %d, want 3, 3", s.Pool.DialFailures.Refused, s.Errors["refused"])
 		}
 	})
 }

@@ -2,22 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"math"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/warmpool/warmpool"
 
-	"github.com/warmpool/warmpool/internal/wait"
+	"github.com/warmpool/warmpool/doctor"
+	"github.com/warmpool/warmpool/internal/load"
+	"github.com/warmpool/warmpool/internal/redact"
 )
 
 // kindErr is the first error of a kind, as warmpool.ErrorKind names it.
@@ -35,28 +30,28 @@ type workerResult struct {
 	first     map[string]error // the first error of each kind
 }
 
-func (r *workerResult) record(err error, d time.Duration) {
+func (r *workerResult) record(rec load.Record) {
 	r.sent++
-	if err == nil {
+	if rec.Err == nil {
 		r.ok++
-		r.latencies = append(r.latencies, d)
+		r.latencies = append(r.latencies, rec.Latency())
 		return
 	}
-	k := warmpool.ErrorKind(err)
+	k := warmpool.ErrorKind(rec.Err)
 	r.errs[k]++
-	if se, ok := errors.AsType[*warmpool.StatusError](err); ok {
-		r.codes[strconv.Itoa(se.StatusCode)]++
+	if rec.Status != 0 {
+		r.codes[strconv.Itoa(rec.Status)]++
 	}
 	if _, seen := r.first[k]; !seen {
-		r.first[k] = err
+		r.first[k] = rec.Err
 	}
 }
 
 // runLoad runs the load of a -n run of cmd, telling stderr what it sends
 // and, for each kind of error that occurred, how many and the first.
 func runLoad(ctx context.Context, cmd string, client *warmpool.Client, f postFlags, stderr io.Writer) summary {
-	fmt.Fprintf(stderr, "warmpool %s: sending %d %s over %d %s to %s\n", cmd, f.n, plural(f.n, "request"), f.c, plural(f.c, "worker"), redact(f.url))
-	s, firstErrs := load(ctx, client, f)
+	fmt.Fprintf(stderr, "warmpool %s: sending %d %s over %d %s to %s\n", cmd, f.n, plural(f.n, "request"), f.c, plural(f.c, "worker"), redact.URL(f.url))
+	s, firstErrs := runPosts(ctx, client, f)
 	for _, e := range firstErrs {
 		fmt.Fprintf(stderr, "warmpool %s: %s\n", cmd, kindLine(s.Errors[e.kind], e.kind, explain(ctx, e.err, f.timeout)))
 	}
@@ -72,33 +67,26 @@ func kindLine(n int, kind, first string) string {
 	return fmt.Sprintf("%d requests failed with kind %s; the first: %s", n, kind, first)
 }
 
-// load sends f.n requests over f.c workers until done or ctx ends, and
+// runPosts sends f.n requests over f.c workers through the tooling's one
+// load loop (internal/load), until done, -timeout or ctx ends, and
 // summarizes them with the client's pool figures and the pool doctor's
-// findings. It also returns an example error of each kind seen, in a fixed
-// order of kinds.
-func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, []kindErr) {
-	var next atomic.Int64
+// findings. It also returns an example error of each kind seen, in
+// warmpool.ErrorKinds order.
+func runPosts(ctx context.Context, client *warmpool.Client, f postFlags) (summary, []kindErr) {
 	results := make([]workerResult, f.c)
-	var wg sync.WaitGroup
-	start := time.Now()
 	for i := range results {
-		r := &results[i]
-		r.codes, r.first, r.errs = map[string]int{}, map[string]error{}, errorCounts{}
-		wg.Go(func() {
-			for first := true; next.Add(1) <= int64(f.n) && ctx.Err() == nil; first = false {
-				if !first && pause(ctx, f.pause) != nil {
-					return
-				}
-				t := time.Now()
-				err := client.PostJSON(ctx, f.url, f.data, nil)
-				r.record(err, time.Since(t))
-			}
-		})
+		results[i] = workerResult{codes: map[string]int{}, first: map[string]error{}, errs: errorCounts{}}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	spec := load.Spec{Workers: f.c, Requests: int64(f.n), Duration: f.timeout, Pause: f.pause}
+	sum := load.Run(ctx, spec, func(ctx context.Context, _ int64, _ int) (int, error) {
+		err := client.PostJSON(ctx, f.url, f.data, nil)
+		if se, ok := errors.AsType[*warmpool.StatusError](err); ok {
+			return se.StatusCode, err
+		}
+		return 0, err
+	}, func(rec load.Record) { results[rec.Worker].record(rec) })
 
-	s := summary{URL: redact(f.url), Requested: f.n, Workers: f.c, Seconds: elapsed.Seconds(), Errors: newErrorCounts()}
+	s := summary{URL: redact.URL(f.url), Requested: f.n, Workers: f.c, Seconds: sum.Elapsed.Seconds(), Errors: newErrorCounts()}
 	var latencies []time.Duration
 	first := map[string]error{}
 	for _, r := range results {
@@ -124,169 +112,18 @@ func load(ctx context.Context, client *warmpool.Client, f postFlags) (summary, [
 			firsts = append(firsts, kindErr{k, err})
 		}
 	}
-	if elapsed > 0 {
-		s.RequestsPerSecond = float64(s.Sent) / elapsed.Seconds()
+	if sum.Elapsed > 0 {
+		s.RequestsPerSecond = float64(s.Sent) / sum.Elapsed.Seconds()
 	}
 	s.LatencyP50, s.LatencyP99 = percentiles(latencies)
 	if s.Sent < s.Requested {
 		s.Stopped = "interrupted"
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			s.Stopped = "-timeout reached"
 		}
 	}
 	st := client.Stats()
-	s.Pool = newPoolSummary(st)
-	s.Findings = newFindings(warmpool.Diagnose(st, client.Config()))
+	s.Pool = poolSummary{Stats: st, ReuseRate: st.ReuseRate()}
+	s.Findings = newFindings(doctor.Diagnose(st, client.Config()))
 	return s, firsts
-}
-
-// pause waits d, or until ctx ends; it returns ctx's error if ctx ended.
-func pause(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d, nil) }
-
-// failure is the error of a run of cmd that was stopped early or had failed
-// requests, nil if every request succeeded.
-func (s summary) failure(cmd string) error {
-	switch {
-	case s.Stopped != "":
-		return fmt.Errorf("warmpool %s: stopped (%s) after %d of %d requests", cmd, s.Stopped, s.Sent, s.Requested)
-	case s.Errors.total() > 0:
-		return fmt.Errorf("warmpool %s: %d of %d requests failed", cmd, s.Errors.total(), s.Sent)
-	}
-	return nil
-}
-
-// summary is the report of a -n run; -format json prints it as is.
-type summary struct {
-	URL               string         `json:"url"` // without query or user info
-	Requested         int            `json:"requested"`
-	Workers           int            `json:"workers"`
-	Sent              int            `json:"sent"`
-	OK                int            `json:"ok"`
-	Errors            errorCounts    `json:"errors"`
-	StatusCodes       map[string]int `json:"status_codes,omitempty"` // non-2xx answers by status
-	Seconds           float64        `json:"seconds"`
-	RequestsPerSecond float64        `json:"requests_per_second"`
-	// Latencies of the successful requests; zero when there is none.
-	LatencyP50 time.Duration `json:"latency_p50_ns"`
-	LatencyP99 time.Duration `json:"latency_p99_ns"`
-	Pool       poolSummary   `json:"pool"`
-	Stopped    string        `json:"stopped,omitempty"` // why fewer than Requested were sent
-	// Findings are the pool doctor's (warmpool.Diagnose), worst first per
-	// host; empty, not null, when the pool is healthy.
-	Findings []finding `json:"findings"`
-}
-
-// errorCounts counts failed requests by kind, as warmpool.ErrorKind names
-// them. In the JSON summary every kind is there, 0 if none failed so.
-type errorCounts map[string]int
-
-func newErrorCounts() errorCounts {
-	e := errorCounts{}
-	for _, k := range warmpool.ErrorKinds() {
-		e[k] = 0
-	}
-	return e
-}
-
-func (e errorCounts) merge(o errorCounts) {
-	for k, n := range o {
-		e[k] += n
-	}
-}
-
-func (e errorCounts) total() int {
-	n := 0
-	for _, c := range e {
-		n += c
-	}
-	return n
-}
-
-// String lists the kinds that occurred, in warmpool.ErrorKinds order:
-// "2 refused, 1 timeout"; "" for none.
-func (e errorCounts) String() string {
-	var parts []string
-	for _, k := range warmpool.ErrorKinds() {
-		if e[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", e[k], k))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// percentiles returns the nearest-rank p50 and p99 of ds, sorting it.
-func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	slices.Sort(ds)
-	rank := func(p float64) time.Duration {
-		i := int(math.Ceil(p*float64(len(ds)))) - 1
-		return ds[max(i, 0)]
-	}
-	return rank(0.50), rank(0.99)
-}
-
-// writeSummary prints s as one JSON object, or as text for people: the load
-// figures, one line on the pool, with poolDetail the doctor's fuller view of
-// the pool, and the findings.
-func writeSummary(w io.Writer, s summary, format string, poolDetail bool) error {
-	if format == "json" {
-		if s.Findings == nil {
-			s.Findings = []finding{}
-		}
-		b, err := json.MarshalIndent(s, "", "  ")
-		if err != nil {
-			return fmt.Errorf("warmpool: %w", err)
-		}
-		_, err = w.Write(append(b, '\n'))
-		return err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "url           %s\n", s.URL)
-	fmt.Fprintf(&b, "requests      %d sent of %d, %d %s, in %s (%.1f req/s)\n",
-		s.Sent, s.Requested, s.Workers, plural(s.Workers, "worker"), roundDuration(time.Duration(s.Seconds*float64(time.Second))), s.RequestsPerSecond)
-	if s.Stopped != "" {
-		fmt.Fprintf(&b, "stopped       %s\n", s.Stopped)
-	}
-	fmt.Fprintf(&b, "ok            %d\n", s.OK)
-	if n := s.Errors.total(); n > 0 {
-		fmt.Fprintf(&b, "errors        %d (%s)\n", n, s.Errors)
-	} else {
-		b.WriteString("errors        0\n")
-	}
-	if len(s.StatusCodes) > 0 {
-		var codes []string
-		for _, code := range slices.Sorted(maps.Keys(s.StatusCodes)) {
-			codes = append(codes, fmt.Sprintf("%s×%d", code, s.StatusCodes[code]))
-		}
-		fmt.Fprintf(&b, "status codes  %s\n", strings.Join(codes, ", "))
-	}
-	if s.OK > 0 {
-		fmt.Fprintf(&b, "latency       p50 %s, p99 %s (successful requests)\n", roundDuration(s.LatencyP50), roundDuration(s.LatencyP99))
-	}
-	p := s.Pool
-	fmt.Fprintf(&b, "connections   %d created, reuse rate %.1f%%, %d open (%d idle) at end, %d pool timeouts\n",
-		p.Created, 100*p.ReuseRate, p.Open, p.Idle, p.PoolTimeouts)
-	if poolDetail {
-		writePoolDetail(&b, p)
-	}
-	writeFindings(&b, s.Findings)
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// roundDuration keeps three significant figures or so: 612µs, 2.31ms, 1.52s.
-func roundDuration(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(10 * time.Millisecond)
-	case d >= 100*time.Millisecond:
-		return d.Round(time.Millisecond)
-	case d >= 10*time.Millisecond:
-		return d.Round(100 * time.Microsecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Microsecond)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/redact"
 )
 
 const postSynopsis = `Usage: warmpool post URL [flags]
@@ -250,7 +251,7 @@ func explain(ctx context.Context, err error, timeout time.Duration) string {
 // prefix is a convention of the library's messages, not a value to test.
 func errorText(err error) string {
 	if ue, ok := err.(*url.Error); ok {
-		return strings.ToUpper(ue.Op) + " " + redact(ue.URL) + ": " + errorText(ue.Err)
+		return strings.ToUpper(ue.Op) + " " + redact.URL(ue.URL) + ": " + errorText(ue.Err)
 	}
 	msg, _ := strings.CutPrefix(err.Error(), "warmpool: ")
 	return msg
@@ -295,15 +296,4 @@ func shownInput(raw string) string {
 		path = "/" + path
 	}
 	return scheme + host + path
-}
-
-// redact drops user info and query from a URL for printing: either may carry
-// credentials.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid URL>"
-	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
-	return u.String()
 }

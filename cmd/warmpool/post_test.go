@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/doctor"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -136,7 +137,7 @@ func TestPostLoad(t *testing.T) {
 			t.Fatalf("got %v, want success: findings do not fail post (stderr %q)", err, stderr)
 		}
 		if len(s.Findings) != 1 || s.Findings[0].Rule != "unread-bodies" || s.Findings[0].Host != srv.Addr() ||
-			s.Findings[0].Severity != warmpool.SeverityWarning || s.Findings[0].Fix == "" {
+			s.Findings[0].Severity != doctor.SeverityWarning || s.Findings[0].Fix == "" {
 			t.Errorf("findings: got %+v, want one unread-bodies warning for %s with a fix", s.Findings, srv.Addr())
 		}
 	})
@@ -241,27 +242,30 @@ func TestSummaryGolden(t *testing.T) {
 		RequestsPerSecond: 800,
 		LatencyP50:        612345 * time.Nanosecond,
 		LatencyP99:        2345678 * time.Nanosecond,
-		Pool: poolSummary{
-			Created: 8, ReuseRate: 0.96, Open: 8, Idle: 8, PoolTimeouts: 1,
-			Requests: 200, Reused: 192, PeakInFlight: 8, Closed: 3,
-			ClosedBy: map[string]int64{"server": 2, "unused": 1}, DialsAvoided: 2, DialFailures: 0,
-			Waits: 4, WaitSeconds: 0.0123, Retries: 2, RetryBudgetRefusals: 3,
-		},
-		// Findings as warmpool.Diagnose words them; a client-wide one has no host.
+		Pool: poolSummary{Stats: oneHost("127.0.0.1:8080", warmpool.HostStats{
+			Created: 8, Open: 8, Idle: 8, PoolTimeouts: 1, Requests: 200, Reused: 192, PeakInFlight: 8,
+			Closed: 3, ClosedBy: warmpool.CloseReasons{Server: 2, Unused: 1}, DialsAvoided: 2,
+			Waits: 4, WaitTime: 12300 * time.Microsecond,
+		}), ReuseRate: 0.96},
+		// Findings as doctor.Diagnose words them; a client-wide one has no host.
 		Findings: []finding{{
-			Rule: "server-closed-idle", Severity: warmpool.SeverityWarning, Host: "127.0.0.1:8080", Value: 2,
+			Rule: "server-closed-idle", Severity: doctor.SeverityWarning, Host: "127.0.0.1:8080", Value: 2,
 			Message: "the server closed 2 idle connections before keepalive_expiry (30s) ran out, making 1 % of requests open a new one: its idle timeout is shorter, and a request sent as it closes one can fail",
 			Fix:     "lower keepalive_expiry below the server's idle timeout (or raise the server's)",
 		}, {
-			Rule: "retry-budget", Severity: warmpool.SeverityError, Value: 3,
+			Rule: "retry-budget", Severity: doctor.SeverityError, Value: 3,
 			Message: "the retry budget refused 3 retries (2 made): so many requests failed that retries would exceed retry_budget_percent (20 %) of requests",
 			Fix:     "find why the backend fails; the budget is holding retries back so as not to add to its load",
 		}},
 	}
 	healthy := s
 	healthy.OK, healthy.Errors, healthy.StatusCodes, healthy.Findings = 200, newErrorCounts(), nil, nil
-	healthy.Pool.PoolTimeouts, healthy.Pool.Retries, healthy.Pool.RetryBudgetRefusals = 0, 0, 0
-	healthy.Pool.Closed, healthy.Pool.ClosedBy = 1, map[string]int64{"unused": 1}
+	healthy.Pool.Stats = oneHost("127.0.0.1:8080", warmpool.HostStats{
+		Created: 8, Open: 8, Idle: 8, Requests: 200, Reused: 192, PeakInFlight: 8,
+		Closed: 1, ClosedBy: warmpool.CloseReasons{Unused: 1}, DialsAvoided: 2,
+		Waits: 4, WaitTime: 12300 * time.Microsecond,
+	})
+	healthy.Pool.CallsFailed, healthy.Pool.Retries, healthy.Pool.BudgetRefusals = 0, 0, 0
 	tests := []struct {
 		golden     string
 		s          summary
@@ -295,6 +299,15 @@ func TestSummaryGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneHost is the Stats of a client that called one host, addr, with h as
+// its figures, 2 retries and 3 refused by the budget.
+func oneHost(addr string, h warmpool.HostStats) warmpool.Stats {
+	perHost := h
+	perHost.Protocol = "HTTP/1.1"
+	return warmpool.Stats{HostStats: h, Hosts: map[string]warmpool.HostStats{addr: perHost},
+		Calls: h.Requests, CallsFailed: 3, Retries: 2, BudgetRefusals: 3}
 }
 
 // errorsOf is a summary's error counts with n of each kind given.

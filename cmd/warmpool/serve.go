@@ -2,23 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/warmpool/warmpool"
 	"github.com/warmpool/warmpool/internal/loopback"
+	"github.com/warmpool/warmpool/internal/redact"
 	"github.com/warmpool/warmpool/internal/refserver"
-	"github.com/warmpool/warmpool/prom"
 )
 
 const serveSynopsis = `Usage: warmpool serve [flags]
@@ -82,11 +79,53 @@ const serveExamples = `Examples:
 // shutdownTimeout is the default bound on the graceful shutdown.
 const shutdownTimeout = 10 * time.Second
 
+// serveFlags are the settings of one "warmpool serve" run.
+type serveFlags struct {
+	opts        refserver.Options
+	allowRemote bool
+	loopback    bool // opts.Addr is a loopback address
+	grace       time.Duration
+	verbose     bool
+	upstream    string // "" for none
+	up          clientFlags
+}
+
 // runServe implements "warmpool serve".
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseServe(args, stdout)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	// Warnings include http.Server's own messages, such as a TLS handshake
+	// failing because the client does not trust the self-signed certificate.
+	f.opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	served, client, err := wireMetrics(&f.opts, f.upstream, f.up, stderr)
+	if err != nil {
+		return err
+	}
+	if client != nil {
+		defer client.Close()
+	}
+	srv, err := refserver.New(f.opts)
+	if err != nil {
+		return listenError(f.opts.Addr, err)
+	}
+	served.Store(srv)
+	announce(stderr, f, srv, client)
+	<-ctx.Done()
+	return stopServing(stderr, f, srv, client)
+}
+
+func parseServe(args []string, stdout io.Writer) (serveFlags, error) {
 	cmd := newCommand("serve", serveSynopsis, serveExamples)
 	fs := cmd.fs
-	var opts refserver.Options
+	var f serveFlags
+	opts := &f.opts
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free port")
 	fs.StringVar(&opts.Proto, "proto", "http", "wire protocol: http (HTTP/1.1), tls (h2 and HTTP/1.1 by ALPN), tls-h1, or h2c (cleartext HTTP/2 by prior knowledge, and HTTP/1.1)")
 	fs.StringVar(&opts.Token, "token", "", "bearer `token` that POST /answer requires (default $WARMPOOL_TOKEN; none: no auth). Prefer the variable: flags show in ps")
@@ -97,28 +136,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&opts.ResetIdle, "reset", false, "close the connections that -idle-timeout and -max-requests-per-conn end with a TCP RST instead of a FIN")
 	fs.BoolVar(&opts.KeepAliveTimeoutHeader, "keepalive-header", false, "with -idle-timeout, send \"Keep-Alive: timeout=N\" (whole seconds) on HTTP/1.1 answers")
 	fs.IntVar(&opts.MaxConns, "max-conns", 0, "refuse connections beyond this many open at once (0: no limit)")
-	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback -addr (see above for why it is off)")
-	grace := fs.Duration("shutdown-timeout", shutdownTimeout, "bound on the graceful shutdown; connections still busy then are dropped")
-	verbose := fs.Bool("v", false, "log connection-level events (refused connections, failed upstream calls) besides warnings")
-	upstream := fs.String("upstream", "", "`URL` that each executed /answer POSTs its question to first, through a warmpool client")
-	var up clientFlags
-	fs.StringVar(&up.configPath, "config", "", "with -upstream, YAML `file` with the upstream client's http_client and auth blocks")
-	fs.StringVar(&up.token, "upstream-token", "", "with -upstream, bearer `token` to send upstream (default $WARMPOOL_UPSTREAM_TOKEN; none: the auth block of -config, or no Authorization)")
-	fs.BoolVar(&up.insecure, "insecure", false, "with -upstream, skip TLS certificate verification of the upstream, for a self-signed test server")
+	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a non-loopback -addr (see above for why it is off)")
+	fs.DurationVar(&f.grace, "shutdown-timeout", shutdownTimeout, "bound on the graceful shutdown; connections still busy then are dropped")
+	fs.BoolVar(&f.verbose, "v", false, "log connection-level events (refused connections, failed upstream calls) besides warnings")
+	fs.StringVar(&f.upstream, "upstream", "", "`URL` that each executed /answer POSTs its question to first, through a warmpool client")
+	fs.StringVar(&f.up.configPath, "config", "", "with -upstream, YAML `file` with the upstream client's http_client and auth blocks")
+	fs.StringVar(&f.up.token, "upstream-token", "", "with -upstream, bearer `token` to send upstream (default $WARMPOOL_UPSTREAM_TOKEN; none: the auth block of -config, or no Authorization)")
+	fs.BoolVar(&f.up.insecure, "insecure", false, "with -upstream, skip TLS certificate verification of the upstream, for a self-signed test server")
 
 	positional, err := cmd.parse(args, stdout)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if len(positional) > 0 {
-		return usagef("serve", "unexpected arguments %q", positional)
+		return f, usagef("serve", "unexpected arguments %q", positional)
 	}
+	if err := f.check(cmd); err != nil {
+		return f, err
+	}
+	if opts.Token == "" {
+		opts.Token = os.Getenv("WARMPOOL_TOKEN")
+	}
+	return f, nil
+}
+
+// check reports the first flag out of range, or used without the flag it
+// needs, as a usage error.
+func (f *serveFlags) check(cmd *command) error {
+	opts := &f.opts
 	switch opts.Proto {
 	case "http", "tls", "tls-h1", "h2c":
 	default:
 		return usagef("serve", "-proto %q: want http, tls, tls-h1 or h2c", opts.Proto)
 	}
-	for _, f := range []struct {
+	for _, c := range []struct {
 		name string
 		bad  bool
 	}{
@@ -128,85 +179,69 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"-max-conns", opts.MaxConns < 0},
 		{"-max-requests-per-conn", opts.MaxRequestsPerConn < 0},
 	} {
-		if f.bad {
-			return usagef("serve", "%s must not be negative", f.name)
+		if c.bad {
+			return usagef("serve", "%s must not be negative", c.name)
 		}
 	}
-	if opts.ResetIdle && opts.IdleTimeout == 0 && opts.MaxRequestsPerConn == 0 {
+	switch {
+	case opts.ResetIdle && opts.IdleTimeout == 0 && opts.MaxRequestsPerConn == 0:
 		return usagef("serve", "-reset needs -idle-timeout or -max-requests-per-conn: it changes how they close connections")
-	}
-	if opts.KeepAliveTimeoutHeader && opts.IdleTimeout == 0 {
+	case opts.KeepAliveTimeoutHeader && opts.IdleTimeout == 0:
 		return usagef("serve", "-keepalive-header needs -idle-timeout: it advertises that timeout")
-	}
-	if *grace <= 0 {
+	case f.grace <= 0:
 		return usagef("serve", "-shutdown-timeout must be positive")
 	}
-	if *upstream == "" {
+	if f.upstream == "" {
 		for _, name := range []string{"config", "upstream-token", "insecure"} {
 			if cmd.set(name) {
 				return usagef("serve", "-%s needs -upstream", name)
 			}
 		}
-	} else if u, err := url.Parse(*upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("serve", "-upstream %q: want an absolute http:// or https:// URL", redact(*upstream))
+	} else if u, err := url.Parse(f.upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("serve", "-upstream %q: want an absolute http:// or https:// URL", redact.URL(f.upstream))
 	}
-	loopback, err := loopback.Addr(opts.Addr)
-	if err != nil {
+	var err error
+	if f.loopback, err = loopback.Addr(opts.Addr); err != nil {
 		return usagef("serve", "-addr %q: %v", opts.Addr, err)
 	}
-	if !loopback && !*allowRemote {
+	if !f.loopback && !f.allowRemote {
 		return usagef("serve", "-addr %q is not a loopback address; pass -allow-remote to listen there anyway", opts.Addr)
 	}
-	if opts.Token == "" {
-		opts.Token = os.Getenv("WARMPOOL_TOKEN")
-	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	// Warnings include http.Server's own messages, such as a TLS handshake
-	// failing because the client does not trust the self-signed certificate.
-	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return nil
+}
 
-	served, client, err := wireMetrics(&opts, *upstream, up, stderr)
-	if err != nil {
-		return err
-	}
-	if client != nil {
-		defer client.Close()
-	}
-
-	srv, err := refserver.New(opts)
-	if err != nil {
-		return listenError(opts.Addr, err)
-	}
-	served.Store(srv)
-	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics)\n", srv.URL(), opts.Proto)
+// announce tells stderr where srv serves and what to know about it.
+func announce(stderr io.Writer, f serveFlags, srv *refserver.Server, client *warmpool.Client) {
+	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics)\n", srv.URL(), f.opts.Proto)
 	if client != nil {
 		fmt.Fprintf(stderr, "warmpool serve: each executed /answer calls %s first, through one warmpool client (max_connections %d)\n",
-			redact(*upstream), client.Config().MaxConnections)
+			redact.URL(f.upstream), client.Config().MaxConnections)
 	}
-	if opts.Token != "" {
+	if f.opts.Token != "" {
 		fmt.Fprintln(stderr, "warmpool serve: POST /answer requires the bearer token (from -token or $WARMPOOL_TOKEN)")
 	}
 	if srv.ClientTLSConfig() != nil {
 		fmt.Fprintln(stderr, "warmpool serve: the TLS certificate is self-signed and made at start; clients must skip verification: warmpool post -insecure "+srv.URL()+"/answer")
 	}
-	if !loopback {
+	if !f.loopback {
 		fmt.Fprintln(stderr, "warmpool serve: warning: listening beyond loopback (-allow-remote)")
 	}
+}
 
-	<-ctx.Done()
-	fmt.Fprintf(stderr, "warmpool serve: shutting down (at most %s)\n", *grace)
-	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+// stopServing shuts srv down gracefully, within f.grace, then the upstream
+// client if any, and tells stderr what they served.
+func stopServing(stderr io.Writer, f serveFlags, srv *refserver.Server, client *warmpool.Client) error {
+	fmt.Fprintf(stderr, "warmpool serve: shutting down (at most %s)\n", f.grace)
+	sctx, cancel := context.WithTimeout(context.Background(), f.grace)
 	defer cancel()
+	var err error
 	if err = srv.Shutdown(sctx); err != nil {
 		err = errors.Join(fmt.Errorf("warmpool serve: graceful shutdown: %w; dropping the remaining connections", err), srv.Close())
 	}
 	st := srv.Stats()
 	fmt.Fprintf(stderr, "warmpool serve: served %d requests on %d connections (peak %d open, %d refused)\n",
 		st.Requests, st.Accepted, st.PeakOpen, st.Refused)
-	if opts.IdleTimeout > 0 || opts.MaxRequestsPerConn > 0 {
+	if f.opts.IdleTimeout > 0 || f.opts.MaxRequestsPerConn > 0 {
 		fmt.Fprintf(stderr, "warmpool serve: closed %d idle connections and %d at max requests (%d GOAWAYs, %d with an RST)\n",
 			st.ClosedIdle, st.ClosedMaxRequests, st.GoAways, st.ClosedReset)
 	}
@@ -232,63 +267,4 @@ func listenError(addr string, err error) error {
 		return fmt.Errorf("warmpool serve: cannot listen on %s: %w", addr, oe.Err)
 	}
 	return fmt.Errorf("warmpool serve: %w", err)
-}
-
-// wireMetrics sets opts.Routes to serve GET /metrics and, with an upstream
-// URL, opts.Upstream to call it through a new client, which it returns
-// (nil without upstream). The metrics read the server's counters once it is
-// stored in served; until then they read zeros, as the route must exist
-// before the server does.
-func wireMetrics(opts *refserver.Options, upstream string, up clientFlags, stderr io.Writer) (served *atomic.Pointer[refserver.Server], client *warmpool.Client, err error) {
-	served = new(atomic.Pointer[refserver.Server])
-	serverMetrics := prom.NewServerCollector(func() prom.ServerStats {
-		srv := served.Load()
-		if srv == nil {
-			return prom.ServerStats{}
-		}
-		st := srv.Stats()
-		return prom.ServerStats{Accepted: st.Accepted, Open: st.Open, PeakOpen: st.PeakOpen, Closed: st.Closed,
-			Refused: st.Refused, Requests: st.Requests, InFlight: st.InFlight}
-	})
-	metrics := prom.Handler(serverMetrics)
-	if upstream != "" {
-		if up.token == "" {
-			up.token = os.Getenv("WARMPOOL_UPSTREAM_TOKEN")
-		}
-		reqs := prom.NewRequestCollector()
-		if client, err = newClient("serve", up, stderr, warmpool.WithHooks(reqs.Hooks())); err != nil {
-			return nil, nil, err
-		}
-		opts.Upstream = upstreamCall(client, upstream, opts.Logger)
-		metrics = prom.Handler(serverMetrics, prom.NewCollector(client), reqs)
-	}
-	opts.Routes = map[string]http.Handler{"GET /metrics": metrics}
-	return served, client, nil
-}
-
-// upstreamQuestion is the body serve -upstream sends.
-type upstreamQuestion struct {
-	Question json.RawMessage `json:"question"` // null when /answer got none
-}
-
-// upstreamCall returns the refserver Upstream function of serve -upstream:
-// it POSTs the question to url through client and discards the answer.
-func upstreamCall(client *warmpool.Client, url string, log *slog.Logger) func(context.Context, json.RawMessage) error {
-	return func(ctx context.Context, question json.RawMessage) error {
-		err := client.PostJSON(ctx, url, upstreamQuestion{question}, nil)
-		if err != nil && ctx.Err() == nil {
-			log.Debug("upstream call failed", "err", err)
-		}
-		return err
-	}
-}
-
-// reportUpstream tells stderr how the upstream client's pool fared.
-func reportUpstream(stderr io.Writer, client *warmpool.Client) {
-	st := client.Stats()
-	fmt.Fprintf(stderr, "warmpool serve: upstream: %d requests on %d connections (reuse rate %.1f%%, %d pool timeouts)\n",
-		st.Requests, st.Created, 100*st.ReuseRate(), st.PoolTimeouts)
-	for _, f := range warmpool.Diagnose(st, client.Config()) {
-		fmt.Fprintf(stderr, "warmpool serve: upstream pool: %s\n", f)
-	}
 }

@@ -194,41 +194,4 @@ func (c *warmpoolClient) close()                                       { c.c.Clo
 func (c *warmpoolClient) setsAuth() bool                               { return c.auth }
 func (c *warmpoolClient) countsItself() bool                           { return true }
 
-func (c *warmpoolClient) pool() *PoolSummary {
-	st := c.c.Stats()
-	return &PoolSummary{
-		Created:       st.Created,
-		Open:          st.Open,
-		Requests:      st.Requests,
-		Reused:        st.Reused,
-		ReuseRate:     st.ReuseRate(),
-		PoolTimeouts:  st.PoolTimeouts,
-		Closed:        st.Closed,
-		TLSHandshakes: st.TLSHandshakes,
-		tlsTime:       st.TLSHandshakeTime,
-		dialTime:      st.DialTime,
-		Findings:      append([]warmpool.Finding{}, warmpool.Diagnose(st, c.c.Config())...),
-		httpClient:    httpClientKeys(c.c.Config()),
-	}
-}
-
-// PoolSummary is warmpool.Client.Stats at the end of a run, before the client
-// is closed.
-type PoolSummary struct {
-	Created int64 `json:"created"`
-	Open    int64 `json:"open"`
-	// Findings are the pool doctor's (warmpool.Diagnose) on the run's Stats;
-	// empty when the pool was healthy.
-	Findings     []warmpool.Finding `json:"findings"`
-	Requests     int64              `json:"requests"`
-	Reused       int64              `json:"reused"`
-	ReuseRate    float64            `json:"reuse_rate"`
-	PoolTimeouts int64              `json:"pool_timeouts"`
-	Closed       int64              `json:"closed"`
-	// TLSHandshakes are the handshakes warmpool made itself, in its dialer
-	// (httptrace's TLS hooks see them as taking no time).
-	TLSHandshakes int64 `json:"tls_handshakes"`
-	tlsTime       time.Duration
-	dialTime      time.Duration
-	httpClient    map[string]any // the client's effective settings, by YAML key
-}
+func (c *warmpoolClient) pool() *PoolSummary { return newPoolSummary(c.c) }

@@ -91,11 +91,17 @@
 //
 // # Reports
 //
-// Report is plain data with stable JSON names (WriteJSON), every field
-// explained in its definitions; WriteText prints tables for people,
-// WriteHTML a self-contained page with SVG charts. Each report concludes:
-// a verdict per protocol and one over all, computed from its own figures
-// (verdict.go), with hints when runs failed for a common cause, such as a
-// server answering 401. A Run that its context stops returns the runs that
-// finished, marked Partial.
+// This package measures; package report (internal/bench/report) concludes
+// and writes, reading only the exported report types, so each reads alone.
+// Report is plain data with stable JSON names. report.Finish adds what
+// follows from the figures: the ratios between modes, a verdict per
+// protocol and one over all, hints when runs failed for a common cause (a
+// server answering 401), and the definitions of every field; report's
+// WriteJSON, WriteText (tables for people) and WriteHTML (a self-contained
+// page with SVG charts) write it. A Run that its context stops returns the
+// runs that finished, marked Partial.
+//
+// Every load, here and in "warmpool post -n" and "warmpool doctor", goes
+// through internal/load: one loop, closed or open model, bounded in time
+// and count.
 package bench

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/load"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -354,87 +355,100 @@ type fleetSample struct {
 	served []int64
 }
 
-// run loads f with mode's client for s.Duration, firing the events.
+// fleetTally counts the calls of a fleet run; errors are rare, so one lock.
+type fleetTally struct {
+	start   time.Time
+	killAt  atomic.Int64 // since start; 0 until the kill event
+	calls   atomic.Int64
+	mu      sync.Mutex
+	errs    int64
+	killed  int64         // errors from the kill event on
+	lastErr time.Duration // since start, the last of those
+	samples []string      // the first distinct error messages
+}
+
+// record counts one call; a call cut short by the end of the run is not
+// counted.
+func (t *fleetTally) record(r load.Record) {
+	if r.Cut {
+		return
+	}
+	t.calls.Add(1)
+	if r.Err == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.errs++
+	if t.killAt.Load() > 0 {
+		t.killed++
+		t.lastErr = max(t.lastErr, r.End.Sub(t.start))
+	}
+	if len(t.samples) < 3 && !slices.Contains(t.samples, r.Err.Error()) {
+		t.samples = append(t.samples, r.Err.Error())
+	}
+}
+
+// run loads f with mode's client for s.Duration, through the tooling's one
+// load loop (internal/load), firing the events.
 func (f *benchFleet) run(ctx context.Context, s FleetSettings, mode string) (*FleetModeResult, error) {
 	do, closeClient, balancer, err := f.client(s, mode)
 	if err != nil {
 		return nil, err
 	}
 	defer closeClient()
-	var (
-		calls, errs, killErrs atomic.Int64
-		lastErr               atomic.Int64 // nanos since start
-		killed                atomic.Bool
-		samplesMu             sync.Mutex
-		errSamples            []string
-	)
-	start := time.Now()
-	runCtx, cancel := context.WithTimeout(ctx, s.Duration)
-	defer cancel()
-	var wg sync.WaitGroup
-	for range s.Concurrency {
-		wg.Go(func() {
-			for runCtx.Err() == nil {
-				err := fleetCall(runCtx, do, f.name(), s.Body)
-				if runCtx.Err() != nil {
-					return // cut short by the end of the run: not counted
-				}
-				calls.Add(1)
-				if err != nil {
-					errs.Add(1)
-					if killed.Load() {
-						killErrs.Add(1)
-						lastErr.Store(int64(time.Since(start)))
-					}
-					samplesMu.Lock()
-					if len(errSamples) < 3 && !slices.Contains(errSamples, err.Error()) {
-						errSamples = append(errSamples, err.Error())
-					}
-					samplesMu.Unlock()
-				}
-			}
-		})
-	}
-	var killAt time.Duration
-	samples := []fleetSample{{0, f.served()}}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for runCtx.Err() == nil {
-		select {
-		case <-runCtx.Done():
-		case <-tick.C:
-			now := time.Since(start)
-			if s.AddAt > 0 && !f.added && now >= s.AddAt {
-				f.res.add(f.ip(len(f.srvs) - 1))
-				f.added = true
-			}
-			if s.KillAt > 0 && !killed.Load() && now >= s.KillAt {
-				killed.Store(true)
-				killAt = now
-				f.srvs[0].Close()
-			}
-			samples = append(samples, fleetSample{now, f.served()})
-		}
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	t := &fleetTally{start: time.Now()}
+	done := make(chan load.Summary, 1)
+	go func() {
+		done <- load.Run(ctx, load.Spec{Workers: s.Concurrency, Duration: s.Duration},
+			func(ctx context.Context, _ int64, _ int) (int, error) { return 0, fleetCall(ctx, do, f.name(), s.Body) },
+			t.record)
+	}()
+	samples := f.watch(s, t, done)
+	elapsed := time.Since(t.start)
 	samples = append(samples, fleetSample{elapsed, f.served()})
 
 	last := samples[len(samples)-1].served
+	calls := t.calls.Load()
 	res := &FleetModeResult{
-		Mode: mode, Balancer: balancer, Requests: calls.Load(), Errors: errs.Load(),
-		ReqPerS: float64(calls.Load()) / elapsed.Seconds(),
-		Served:  last, Share: shareOf(last), ErrorSamples: errSamples,
-		ErrorsAfterKill: killErrs.Load(),
+		Mode: mode, Balancer: balancer, Requests: calls, Errors: t.errs,
+		ReqPerS: float64(calls) / elapsed.Seconds(),
+		Served:  last, Share: shareOf(last), ErrorSamples: t.samples,
+		ErrorsAfterKill: t.killed,
 	}
-	if n := lastErr.Load(); n > 0 && killAt > 0 {
-		res.ErrorsStoppedAfterS = round3((time.Duration(n) - killAt).Seconds())
+	if killAt := time.Duration(t.killAt.Load()); t.lastErr > 0 && killAt > 0 {
+		res.ErrorsStoppedAfterS = round3((t.lastErr - killAt).Seconds())
 	}
 	res.Phases = fleetPhases(samples, s)
 	if s.AddAt > 0 {
 		res.NewBackendShareAfterS = timeToShare(samples, s, len(f.srvs)-1)
 	}
 	return res, nil
+}
+
+// watch fires the events of s when due and samples what each server has
+// served every 100ms, until the load is done.
+func (f *benchFleet) watch(s FleetSettings, t *fleetTally, done <-chan load.Summary) []fleetSample {
+	samples := []fleetSample{{0, f.served()}}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return samples
+		case <-tick.C:
+			now := time.Since(t.start)
+			if s.AddAt > 0 && !f.added && now >= s.AddAt {
+				f.res.add(f.ip(len(f.srvs) - 1))
+				f.added = true
+			}
+			if s.KillAt > 0 && t.killAt.Load() == 0 && now >= s.KillAt {
+				t.killAt.Store(int64(now))
+				f.srvs[0].Close()
+			}
+			samples = append(samples, fleetSample{now, f.served()})
+		}
+	}
 }
 
 // fleetCall POSTs body to the fleet and reads the answer.

@@ -11,7 +11,7 @@ import (
 // report carries them as such, durations as Go durations ("30s"): what the
 // report shows as a warmpool mode's effective settings. The auth block,
 // which may hold a token, is left out by Settings.
-func httpClientKeys(cfg warmpool.Config) map[string]any {
+func HTTPClientKeys(cfg warmpool.Config) map[string]any {
 	out := map[string]any{}
 	for k, v := range cfg.Settings() {
 		out[k] = typed(v)

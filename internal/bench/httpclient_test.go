@@ -12,7 +12,7 @@ import (
 func TestHTTPClientKeys(t *testing.T) {
 	cfg := warmpool.DefaultConfig()
 	cfg.MaxConnections, cfg.KeepaliveExpiry, cfg.H2C, cfg.RetryBackoffFactor = 7, 1500*time.Millisecond, true, 0.25
-	keys := httpClientKeys(cfg)
+	keys := HTTPClientKeys(cfg)
 	for k, want := range map[string]any{
 		"max_connections": int64(7), "keepalive_expiry": "1.5s", "h2c": true, "retry_backoff_factor": 0.25,
 		"enable_http2": true, "max_retries": int64(3),

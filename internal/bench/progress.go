@@ -35,7 +35,7 @@ type progress struct {
 func newProgress(s Settings) *progress {
 	p := &progress{
 		w: s.Progress, every: s.ProgressEvery, total: s.runCount() * s.Rounds,
-		slice: s.slice(0).duration, rounds: s.Rounds, now: time.Now, stopc: make(chan struct{}),
+		slice: s.slice(0).Duration, rounds: s.Rounds, now: time.Now, stopc: make(chan struct{}),
 	}
 	if p.w != nil {
 		p.wg.Go(p.tick)
@@ -90,7 +90,7 @@ func (p *progress) done(sl *modeRun) {
 	if p.w != nil {
 		ok, n := sl.res.tally.ok, sl.res.completed()
 		fmt.Fprintf(p.w, "\r\033[K%s: %s requests, %s req/s, %s errors\n",
-			p.label, fmtInt(n), fmtRate(float64(ok)/sl.res.elapsed.Seconds()), fmtInt(n-ok))
+			p.label, FormatInt(n), FormatRate(float64(ok)/sl.res.elapsed.Seconds()), FormatInt(n-ok))
 		p.status = false
 	}
 	p.label = ""

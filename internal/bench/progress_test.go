@@ -13,7 +13,7 @@ func TestProgressStatusLine(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
 	s, _ := Settings{Protos: []string{ProtoHTTP}, Modes: []string{ModeTuned, ModeWarmpool}, Duration: 3 * time.Second, Rounds: 2}.normalize()
-	p := &progress{total: 4, slice: s.slice(0).duration, rounds: 2, now: func() time.Time { return now }, stopc: make(chan struct{})}
+	p := &progress{total: 4, slice: s.slice(0).Duration, rounds: 2, now: func() time.Time { return now }, stopc: make(chan struct{})}
 	var out strings.Builder
 	p.w = &out
 
@@ -79,8 +79,5 @@ func TestRunInterruptedGivesPartialReport(t *testing.T) {
 	}
 	if len(rep.Protos) != 1 || len(rep.Protos[0].Modes) != 1 || rep.Protos[0].Modes[0].Mode != ModePerRequest || rep.Protos[0].Modes[0].OK != 20 {
 		t.Fatalf("want the one finished run, per-request over http with 20 ok; got %+v", rep.Protos)
-	}
-	if !strings.HasPrefix(rep.Verdict, "verdict (partial, interrupted after 1 of 6 runs): ") {
-		t.Errorf("verdict: got %q", rep.Verdict)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/rs/zerolog"
 
+	"github.com/warmpool/warmpool/internal/load"
 	"github.com/warmpool/warmpool/internal/loopback"
 )
 
@@ -146,8 +147,9 @@ func proxiedTarget(t *target, addr string) *target {
 func calibrationP50(ctx context.Context, s Settings, t *target) int64 {
 	c, _ := newClient(ModeTuned, t, s, nil) // cannot fail: no warmpool config; the static token
 	defer c.close()
-	res := runLoad(ctx, c, newTemplate(t, s.Body, true), load{
-		concurrency: 1, duration: 300 * time.Millisecond, requests: s.calibrationRequests,
+	d := 300 * time.Millisecond
+	res := runLoad(ctx, c, newTemplate(t, s.Body, true), load.Spec{
+		Workers: 1, Duration: d, Requests: s.calibrationRequests, Grace: stopGrace(d),
 	})
 	lat, _ := summarize(res.hist, res.tally.lo, res.tally.hi)
 	return lat.P50

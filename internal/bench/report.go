@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
-	"io"
 	"strconv"
 	"time"
 )
@@ -166,17 +164,6 @@ type Ratio struct {
 	P50        float64 `json:"p50"`
 }
 
-// WriteJSON writes the report as one indented JSON document. Field names are
-// snake_case and stable (see SchemaVersion); unknown figures are null.
-func WriteJSON(w io.Writer, r *Report) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
-
 // modeResult turns what a run measured into its report.
 func modeResult(mode string, r *runResult, cpu *CPU) ModeResult {
 	t := &r.tally
@@ -186,7 +173,7 @@ func modeResult(mode string, r *runResult, cpu *CPU) ModeResult {
 		Protocols:       t.protocols,
 		Requests:        r.completed(),
 		OK:              t.ok,
-		Errors:          newErrorCounts(t.errs),
+		Errors:          NewErrorCounts(t.errs),
 		ErrorSamples:    t.samples,
 		CancelledAtStop: t.cancelled,
 		ElapsedS:        r.elapsed.Seconds(),
@@ -221,40 +208,4 @@ func modeResult(mode string, r *runResult, cpu *CPU) ModeResult {
 		m.Open = &Open{Scheduled: r.expected, Unsent: max(r.expected-sent, 0), Late: t.late}
 	}
 	return m
-}
-
-// ratio compares m with base; nil if base has no throughput or latency to
-// compare with.
-func ratio(m, base *ModeResult) *Ratio {
-	if base == nil || base.ReqPerS == 0 || base.Latency.P50 == 0 || m.OK == 0 || m.Latency.P50 == 0 {
-		return nil
-	}
-	return &Ratio{
-		Throughput: m.ReqPerS / base.ReqPerS,
-		P50Speedup: float64(base.Latency.P50) / float64(m.Latency.P50),
-		P50:        float64(m.Latency.P50) / float64(base.Latency.P50),
-	}
-}
-
-// computeRatios fills in each mode's ratios to per-request, default and
-// tuned, within each protocol.
-func (r *Report) computeRatios() {
-	for i := range r.Protos {
-		p := &r.Protos[i]
-		find := func(name string) *ModeResult {
-			for j := range p.Modes {
-				if p.Modes[j].Mode == name {
-					return &p.Modes[j]
-				}
-			}
-			return nil
-		}
-		per, def, tuned := find(ModePerRequest), find(ModeDefault), find(ModeTuned)
-		for j := range p.Modes {
-			m := &p.Modes[j]
-			m.VsPerRequest = ratio(m, per)
-			m.VsDefault = ratio(m, def)
-			m.VsTuned = ratio(m, tuned)
-		}
-	}
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // Run runs every mode of s over every protocol of s, in turn, at the same
-// load, and returns the report. Every run stops by itself, at s.Duration or
+// load, and returns the report of what it measured: package report's Finish
+// concludes it (ratios, verdicts, hints, definitions) and writes it. Every
+// run stops by itself, at s.Duration or
 // s.Requests, whichever comes first; ctx can stop them all sooner. If ctx
 // ends before the last run, Run returns the report of the runs that
 // finished, marked Partial, with ctx's error; the run it stopped is left out.
@@ -37,21 +39,21 @@ func Run(ctx context.Context, s Settings) (*Report, error) {
 		}
 	}
 	rep.Machine.LoadAvgEnd = loadAvg("/proc/loadavg")
-	rep.finish()
 	if rep.Partial {
 		return rep, ctx.Err()
 	}
 	return rep, nil
 }
 
-// finish computes what follows from the runs: ratios, hints and verdicts.
-func (r *Report) finish() {
-	r.computeRatios()
-	r.Hints = hints(r)
-	for i := range r.Protos {
-		r.Protos[i].Verdict = sentence(protoVerdict(&r.Protos[i], r.Partial))
+// NewReport is the report of a Run of s before its first run: the
+// settings, defaults filled in, the machine and the notes, and no runs. Run
+// starts from it; package report's tests build on it.
+func NewReport(s Settings) (*Report, error) {
+	s, err := s.normalize()
+	if err != nil {
+		return nil, err
 	}
-	r.Verdict = sentence(overallVerdict(r))
+	return newReport(s.withDuration()), nil
 }
 
 func newReport(s Settings) *Report {
@@ -94,7 +96,6 @@ func newReport(s Settings) *Report {
 		WarmpoolVersion: warmpool.BuildVersion(),
 		Hints:           []string{},
 		Machine:         thisMachine(),
-		Definitions:     definitions,
 		Notes:           []string{},
 	}
 	if s.Target == "" {

@@ -4,26 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math"
 	"net/http"
-	"net/url"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/load"
+	"github.com/warmpool/warmpool/internal/redact"
 )
-
-// load is how one run loads the server, and when it stops.
-type load struct {
-	concurrency int           // workers (closed model) or the cap on requests in flight (open model)
-	rate        float64       // open model: requests per second from the start; 0 = closed model
-	duration    time.Duration // no request starts after start+duration
-	requests    int64         // no more than this many requests; 0 = no bound
-}
 
 // stopGrace is how long requests still in flight at the end of a run may
 // take before they are cancelled; cancelled ones are counted apart, not as
@@ -48,12 +38,7 @@ func newTemplate(t *target, body []byte, withAuth bool) *requestTemplate {
 	if withAuth && t.token != "" {
 		h["Authorization"] = []string{"Bearer " + t.token}
 	}
-	shown := t.url
-	if u, err := url.Parse(t.url); err == nil {
-		u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
-		shown = u.String()
-	}
-	return &requestTemplate{url: t.url, shown: shown, host: t.host, body: body, header: h}
+	return &requestTemplate{url: t.url, shown: redact.URL(t.url), host: t.host, body: body, header: h}
 }
 
 func (rt *requestTemplate) newRequest(ctx context.Context) (*http.Request, error) {
@@ -79,7 +64,7 @@ type runResult struct {
 	handshakes int64
 	dialTime   time.Duration
 	tlsTime    time.Duration
-	expected   int64 // open model: requests scheduled within the duration
+	expected   int64 // open model: requests scheduled within the duration (load.Summary.Scheduled)
 }
 
 // add folds another slice of the same mode into r.
@@ -165,172 +150,95 @@ func (t *tally) merge(o *tally) {
 	t.late += o.late
 }
 
-// runLoad sends requests through c as l says until l's duration or request
-// count is reached, whichever is first, and returns what it measured.
-func runLoad(ctx context.Context, c client, tmpl *requestTemplate, l load) *runResult {
-	start := time.Now()
-	end := start.Add(l.duration)
-	ctx, cancel := context.WithDeadline(ctx, end.Add(stopGrace(l.duration)))
-	defer cancel()
-
-	var next atomic.Int64
+// runLoad sends requests through c as l says, through the tooling's one
+// load loop (internal/load), until l's duration or request count is
+// reached, whichever is first, and returns what it measured.
+func runLoad(ctx context.Context, c client, tmpl *requestTemplate, l load.Spec) *runResult {
 	ph := newPhases()
-	rec := newRecorder(l.concurrency)
-	tallies := make([]tally, l.concurrency)
-	var wg sync.WaitGroup
-	for id := range l.concurrency {
-		w := &worker{id: id, c: c, tmpl: tmpl, ph: ph, rec: rec, t: &tallies[id]}
-		w.t.protocols = make(map[string]int64)
-		wg.Go(func() {
-			// A context per worker: the requests' own contexts hang off
-			// it, not off one shared by every worker, whose lock they
-			// would otherwise all contend for, as no real server's
-			// requests do.
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			for {
-				i := next.Add(1) - 1
-				if l.requests > 0 && i >= l.requests {
-					return
-				}
-				sched, ok := w.schedule(ctx, l, start, end, i)
-				if !ok {
-					return
-				}
-				w.one(ctx, sched)
-			}
-		})
+	rec := newRecorder(l.Workers)
+	tallies := make([]tally, l.Workers)
+	for i := range tallies {
+		tallies[i].protocols = make(map[string]int64)
 	}
-	wg.Wait()
+	sum := load.Run(ctx, l, func(ctx context.Context, _ int64, w int) (int, error) {
+		return send(ctx, c, tmpl, ph, &tallies[w])
+	}, func(r load.Record) { tallies[r.Worker].record(r, rec) })
 
-	r := &runResult{
-		elapsed:    time.Since(start),
+	res := &runResult{
+		elapsed:    sum.Elapsed,
 		tally:      tally{protocols: make(map[string]int64)},
 		hist:       rec.merged(),
 		dials:      ph.dials.Load(),
 		handshakes: ph.handshakes.Load(),
 		dialTime:   time.Duration(ph.dialNanos.Load()),
 		tlsTime:    time.Duration(ph.tlsNanos.Load()),
+		expected:   sum.Scheduled,
 	}
 	for i := range tallies {
-		r.tally.merge(&tallies[i])
+		res.tally.merge(&tallies[i])
 	}
-	if l.rate > 0 {
-		r.expected = scheduledWithin(l.duration, l.rate)
-		if l.requests > 0 {
-			r.expected = min(r.expected, l.requests)
-		}
-	}
-	return r
+	res.tally.late = sum.Late
+	return res
 }
 
-// dueAt is when request i of an open-model run is due, from its start.
-func dueAt(i int64, rate float64) time.Duration {
-	return time.Duration(float64(i) / rate * float64(time.Second))
-}
-
-// scheduledWithin counts the requests due before d at rate: those the open
-// model sends, exactly as schedule decides, floating point included.
-func scheduledWithin(d time.Duration, rate float64) int64 {
-	n := int64(math.Ceil(d.Seconds() * rate))
-	for n > 0 && dueAt(n-1, rate) >= d {
-		n--
+// send sends one request through c and reads its answer to the end,
+// counting into t what only the call sees: bytes, protocols, status codes,
+// and (unless c counts them itself) connection reuse. A non-2xx answer is a
+// *warmpool.StatusError.
+func send(ctx context.Context, c client, tmpl *requestTemplate, ph *phases, t *tally) (int, error) {
+	var tr *requestTrace
+	if !c.countsItself() {
+		ctx, tr = ph.withTrace(ctx)
 	}
-	for dueAt(n, rate) < d {
-		n++
+	req, err := tmpl.newRequest(ctx)
+	if err != nil {
+		return 0, err
 	}
-	return n
-}
-
-// worker sends requests one after the other.
-type worker struct {
-	id   int
-	c    client
-	tmpl *requestTemplate
-	ph   *phases
-	rec  *recorder
-	t    *tally
-}
-
-// schedule returns when request i is due, waiting for it in the open model;
-// false means the run is over for this worker.
-func (w *worker) schedule(ctx context.Context, l load, start, end time.Time, i int64) (time.Time, bool) {
-	if ctx.Err() != nil {
-		return time.Time{}, false
-	}
-	if l.rate <= 0 {
-		now := time.Now()
-		return now, now.Before(end)
-	}
-	sched := start.Add(dueAt(i, l.rate))
-	if !sched.Before(end) {
-		return time.Time{}, false
-	}
-	if wait := time.Until(sched); wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return time.Time{}, false
-		}
-	} else if -wait > time.Millisecond {
-		w.t.late++
-	}
-	// A request due before the end but not started by then (every worker
-	// was busy) is not sent: it shows as unsent, and its wait was not
-	// measured.
-	return sched, time.Now().Before(end)
-}
-
-// one sends one request due at sched and records its outcome. Its latency
-// runs from sched, which in the open model includes any wait for a worker.
-func (w *worker) one(ctx context.Context, sched time.Time) {
-	rctx, tr := ctx, (*requestTrace)(nil)
-	if !w.c.countsItself() {
-		rctx, tr = w.ph.withTrace(ctx)
-	}
-	req, err := w.tmpl.newRequest(rctx)
-	if err == nil {
-		var resp *http.Response
-		resp, err = w.c.do(req)
-		if err == nil {
-			var n int64
-			n, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			w.t.sent += int64(len(w.tmpl.body))
-			w.t.received += n
-			w.t.protocols[resp.Proto]++
-			if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-				err = &warmpool.StatusError{StatusCode: resp.StatusCode, Method: req.Method, URL: w.tmpl.shown, Attempts: 1}
-				if w.t.codes == nil {
-					w.t.codes = map[int]int64{}
-				}
-				w.t.codes[resp.StatusCode]++
-			}
-		}
-	}
-	d := time.Since(sched)
+	resp, err := c.do(req)
 	if tr != nil && tr.gotConn.Load() {
-		w.t.gotConn++
+		t.gotConn++
 		if tr.reused.Load() {
-			w.t.reused++
+			t.reused++
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			w.t.cancelled++
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	t.sent += int64(len(tmpl.body))
+	t.received += n
+	t.protocols[resp.Proto]++
+	if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		err = &warmpool.StatusError{StatusCode: resp.StatusCode, Method: req.Method, URL: tmpl.shown, Attempts: 1}
+		if t.codes == nil {
+			t.codes = map[int]int64{}
+		}
+		t.codes[resp.StatusCode]++
+	}
+	return resp.StatusCode, err
+}
+
+// record counts the outcome of one call into t and, for a success, its
+// latency into rec. The latency runs from when the request was due, which
+// in the open model includes any wait for a free worker. A call cut short
+// by the end of the run counts apart, not as an error.
+func (t *tally) record(r load.Record, rec *recorder) {
+	if r.Err != nil {
+		if r.Cut {
+			t.cancelled++
 			return
 		}
-		k := warmpool.ErrorKind(err)
-		w.t.addErr(k, 1)
-		w.t.addSample(k + ": " + err.Error())
+		k := warmpool.ErrorKind(r.Err)
+		t.addErr(k, 1)
+		t.addSample(k + ": " + r.Err.Error())
 		return
 	}
-	if w.t.ok == 0 || d < w.t.lo {
-		w.t.lo = d
+	d := r.Latency()
+	if t.ok == 0 || d < t.lo {
+		t.lo = d
 	}
-	w.t.hi = max(w.t.hi, d)
-	w.t.ok++
-	w.rec.record(w.id, d)
+	t.hi = max(t.hi, d)
+	t.ok++
+	rec.record(r.Worker, d)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/load"
 )
 
 // Mode names, in the order Run runs them.
@@ -349,14 +350,15 @@ func (s Settings) withDuration() Settings {
 func (s Settings) proxied() bool { return s.RTT > 0 || s.BandwidthKBps > 0 }
 
 // slice is the load of one round of a run: its share of the duration and
-// of the request count.
-func (s Settings) slice(round int) load {
-	l := load{concurrency: s.Concurrency, rate: s.Rate, duration: s.Duration / time.Duration(s.Rounds)}
+// of the request count, with the grace period that bounds it.
+func (s Settings) slice(round int) load.Spec {
+	d := s.Duration / time.Duration(s.Rounds)
+	l := load.Spec{Workers: s.Concurrency, Rate: s.Rate, Duration: d, Grace: stopGrace(d)}
 	if s.Requests > 0 {
 		r := int64(s.Rounds)
-		l.requests = s.Requests / r
+		l.Requests = s.Requests / r
 		if int64(round) < s.Requests%r {
-			l.requests++
+			l.Requests++
 		}
 	}
 	return l

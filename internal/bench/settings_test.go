@@ -127,29 +127,12 @@ func TestSlice(t *testing.T) {
 	var n int64
 	for r := range 3 {
 		l := s.slice(r)
-		if l.duration != time.Second || l.concurrency != 4 || l.rate != 10 {
-			t.Errorf("round %d: got %+v, want 1s at concurrency 4, rate 10", r, l)
+		if l.Duration != time.Second || l.Workers != 4 || l.Rate != 10 || l.Grace != stopGrace(time.Second) || l.Validate() != nil {
+			t.Errorf("round %d: got %+v, want 1s at concurrency 4, rate 10, with its grace", r, l)
 		}
-		n += l.requests
+		n += l.Requests
 	}
 	if n != 37 {
 		t.Errorf("requests over the rounds: got %d, want 37", n)
-	}
-}
-
-func TestScheduledWithin(t *testing.T) {
-	for _, c := range []struct {
-		d    time.Duration
-		rate float64
-		want int64
-	}{
-		{300 * time.Millisecond, 200, 60}, // due at 0, 5ms, … 295ms
-		{time.Second, 3, 3},               // 0, 333ms, 667ms
-		{time.Second, 0.5, 1},             // 0 only
-		{10 * time.Millisecond, 1e6, 10000},
-	} {
-		if got := scheduledWithin(c.d, c.rate); got != c.want {
-			t.Errorf("scheduledWithin(%v, %v): got %d, want %d", c.d, c.rate, got, c.want)
-		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/warmpool/warmpool"
+	"github.com/warmpool/warmpool/internal/load"
 )
 
 // modeRun is what one mode measured over its slices so far: a run is
@@ -31,7 +31,7 @@ type serverFigures struct {
 // runSlice runs one slice of mode, then closes its client and waits, at most
 // s.settleTimeout, until the server has seen its connections close, so that
 // the next slice starts from the same state.
-func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, baselineOpen int64) (*modeRun, error) {
+func runSlice(ctx context.Context, s Settings, t *target, mode string, l load.Spec, baselineOpen int64) (*modeRun, error) {
 	var tok *tokenFetcher
 	if t.issuer != nil {
 		tok = newTokenFetcher(t.issuer, t.audience)
@@ -50,7 +50,7 @@ func runSlice(ctx context.Context, s Settings, t *target, mode string, l load, b
 	midCtx, stopMid := context.WithCancel(ctx)
 	go func() {
 		defer close(midc)
-		timer := time.NewTimer(l.duration / 2)
+		timer := time.NewTimer(l.Duration / 2)
 		defer timer.Stop()
 		select {
 		case <-timer.C:
@@ -134,9 +134,9 @@ func (m *modeRun) result(mode string) ModeResult {
 		n := float64(max(r.Requests, 1))
 		r.ReuseRate = p.ReuseRate
 		r.Dials = p.Created
-		r.DialUsPerRequest = float64(p.dialTime.Nanoseconds()) / 1e3 / n
+		r.DialUsPerRequest = float64(p.DialTime.Nanoseconds()) / 1e3 / n
 		r.TLSHandshakes = p.TLSHandshakes
-		r.TLSUsPerRequest = float64(p.tlsTime.Nanoseconds()) / 1e3 / n
+		r.TLSUsPerRequest = float64(p.TLSHandshakeTime.Nanoseconds()) / 1e3 / n
 		r.TLSFrom = "warmpool Stats"
 		r.HTTPClient = p.httpClient
 	}
@@ -145,29 +145,4 @@ func (m *modeRun) result(mode string) ModeResult {
 	r.ServerPeakOpen = m.server.peak
 	r.Token = m.token.result(r.Requests)
 	return r
-}
-
-// plus adds the counters of two clients' summaries; the gauge (Open) is the
-// later one's. Either may be nil (not a warmpool client).
-func (p *PoolSummary) plus(o *PoolSummary) *PoolSummary {
-	if p == nil || o == nil {
-		return o
-	}
-	s := &PoolSummary{
-		Created:       p.Created + o.Created,
-		Open:          o.Open,
-		Requests:      p.Requests + o.Requests,
-		Reused:        p.Reused + o.Reused,
-		PoolTimeouts:  p.PoolTimeouts + o.PoolTimeouts,
-		Closed:        p.Closed + o.Closed,
-		TLSHandshakes: p.TLSHandshakes + o.TLSHandshakes,
-		tlsTime:       p.tlsTime + o.tlsTime,
-		dialTime:      p.dialTime + o.dialTime,
-		httpClient:    o.httpClient,
-		Findings:      append(append([]warmpool.Finding{}, p.Findings...), o.Findings...),
-	}
-	if s.Requests > 0 {
-		s.ReuseRate = float64(s.Reused) / float64(s.Requests)
-	}
-	return s
 }

@@ -10,7 +10,8 @@ import "sync/atomic"
 // Finding is one problem the doctor saw in a pool, in plain language: what
 // was seen, the figure that showed it, and the setting or code to change.
 type Finding struct {
-	// Rule names the check that fired, stable for alerting and tests.
+	// Rule names the check that fired, stable for alerting and tests: one
+	// of doctor.Rules.
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
 	Host     string   `json:"host"`    // the address ("host:port") it concerns; "" for the whole client

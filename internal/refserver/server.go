@@ -84,7 +84,7 @@ type Options struct {
 }
 
 // withDefaults validates o and fills in the defaults.
-func (o Options) withDefaults() (Options, error) {
+func (o Options) WithDefaults() (Options, error) {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}
@@ -168,7 +168,7 @@ type Server struct {
 // New starts a server. It listens and serves before it returns, so URL is
 // usable at once; the caller must Close or Shutdown it.
 func New(opts Options) (*Server, error) {
-	opts, err := opts.withDefaults()
+	opts, err := opts.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
