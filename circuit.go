@@ -90,6 +90,7 @@ func (c *circuit) probeDone(o outcome, now int64, openFor time.Duration) {
 		}
 		c.mu.Unlock()
 		c.until.Store(now + int64(openFor))
+		c.opens.Add(1)
 	}
 	c.probing.Store(false)
 }

@@ -1,8 +1,13 @@
 package warmpool
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/warmpool/warmpool/internal/refserver"
 )
 
 // testSet builds a client on a fake clock and a set of n endpoints that no
@@ -132,3 +137,134 @@ func TestSlowStartWeight(t *testing.T) {
 
 // fail feeds e's pool one 503 answer at now.
 func fail(e *endpoint, now time.Time) { e.pool.observe(outcome{status: 503}, now, false) }
+
+func TestBreakerOpensOnRefused(t *testing.T) {
+	addr := closedAddr(t)
+	c, err := New(Config{CircuitBreakerFailures: 3, CircuitBreakerOpenFor: time.Hour, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	url := "http://" + addr + "/"
+	for i := range 3 {
+		if err := get(c, url); ErrorKind(err) != "refused" {
+			t.Fatalf("call %d: %v, want refused", i, err)
+		}
+	}
+	start := time.Now()
+	for i := range 1000 {
+		err := get(c, url)
+		var ce *CircuitOpenError
+		if !errors.Is(err, ErrCircuitOpen) || !errors.As(err, &ce) || ErrorKind(err) != "circuit_open" {
+			t.Fatalf("call %d after 3 refusals: %v, want ErrCircuitOpen", i, err)
+		}
+		if ce.Host != addr || ce.Failures != 3 || ErrorKind(ce.Cause) != "refused" {
+			t.Fatalf("error %+v: want host %s, 3 failures, the refusal as cause", ce, addr)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("1000 calls on an open circuit took %s, want them failed at once (generous bound 2s)", d)
+	}
+	st := c.Stats()
+	if st.DialFailures.Refused != 3 || st.CircuitRejections != 1000 || st.CircuitOpens != 1 || st.Hosts[addr].CircuitState != "open" {
+		t.Errorf("Stats: %d refused dials, %d rejections, %d opens, state %q; want 3 (no dial while open), 1000, 1, open",
+			st.DialFailures.Refused, st.CircuitRejections, st.CircuitOpens, st.Hosts[addr].CircuitState)
+	}
+	if msg := get(c, url).Error(); !strings.Contains(msg, addr) || !strings.Contains(msg, "refused") || !strings.Contains(msg, "circuit_breaker_failures") {
+		t.Errorf("message %q: want the host, the cause and the key to change", msg)
+	}
+}
+
+// TestBreakerHangThenRecover: a backend that accepts and never answers
+// opens the circuit after circuit_breaker_failures request timeouts; calls
+// then fail at once without reaching it; once it answers again, one probe
+// at a time tests it after circuit_breaker_open_for, and the first success
+// closes the circuit.
+func TestBreakerHangThenRecover(t *testing.T) {
+	b := startBackend(t)
+	b.holdAnswers()
+	const openFor = 300 * time.Millisecond
+	c, err := New(Config{CircuitBreakerFailures: 3, CircuitBreakerOpenFor: openFor, RequestTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	errs := parallel(3, func(int) error { return get(c, b.URL) })
+	if _, timedOut, other, first := countErrs(errs, context.DeadlineExceeded); timedOut != 3 {
+		t.Fatalf("%d of 3 calls to a hanging backend timed out (%d other, first %v), want 3", timedOut, other, first)
+	}
+	openedAt := time.Now()
+	for i := range 1000 {
+		if err := get(c, b.URL); !errors.Is(err, ErrCircuitOpen) {
+			if time.Since(openedAt) < openFor {
+				t.Fatalf("call %d: %v, want ErrCircuitOpen", i, err)
+			}
+			break // a slow machine reached the probe time: fine
+		}
+	}
+	if got := b.arrived.Load(); got > 4 {
+		t.Errorf("the hanging backend got %d requests, want the 3 that timed out (and at most one probe)", got)
+	}
+	// Still hanging after open_for: of 10 calls at once, one probes it.
+	waitFor(t, "the circuit to allow a probe", 5*time.Second, func() bool {
+		return c.Stats().Hosts[b.Listener.Addr().String()].CircuitState == circuitHalfOpen
+	})
+	arrived := b.arrived.Load()
+	errs = parallel(10, func(int) error { return get(c, b.URL) })
+	_, open, _, _ := countErrs(errs, ErrCircuitOpen)
+	if got := b.arrived.Load() - arrived; got != 1 || open != 9 {
+		t.Errorf("half-open: %d requests reached the backend, %d calls failed at once; want 1 probe and 9", got, open)
+	}
+	// It recovers: the next probe closes the circuit.
+	b.release()
+	recovered := time.Now()
+	var first time.Duration
+	waitFor(t, "a success after recovery", 5*time.Second, func() bool {
+		if get(c, b.URL) == nil {
+			first = time.Since(recovered)
+			return true
+		}
+		return false
+	})
+	if first > openFor+time.Second {
+		t.Errorf("first success %s after recovery, want within open_for (%s) and one probe (generous bound 1s)", first, openFor)
+	}
+	errs = parallel(20, func(int) error { return get(c, b.URL) })
+	if ok, _, _, err := countErrs(errs, nil); ok != 20 {
+		t.Errorf("after recovery %d of 20 calls succeeded, first error %v", ok, err)
+	}
+	if st := c.Stats(); st.CircuitOpens < 2 || st.Hosts[b.Listener.Addr().String()].CircuitState != circuitClosed {
+		t.Errorf("Stats: %d opens, state %q; want at least 2 (the probe that met the hang reopened it), closed",
+			st.CircuitOpens, st.Hosts[b.Listener.Addr().String()].CircuitState)
+	}
+}
+
+// TestBreakerPerEndpoint: with one of three replicas down, the breaker
+// opens for it alone, and idempotent calls keep succeeding on the others.
+func TestBreakerPerEndpoint(t *testing.T) {
+	f := startFleet(t, 3, refserver.Options{})
+	cfg := quietConfig()
+	cfg.CircuitBreakerFailures = 2
+	cfg.CircuitBreakerOpenFor = time.Hour
+	cfg.EjectAfterFailures = 1000 // the breaker alone
+	c := f.client(cfg)
+	f.stop(1, func(s *refserver.Server) { s.Close() })
+	for i := range 300 {
+		resp, err := c.HTTPClient().Get(f.url("/healthz"))
+		if err != nil {
+			t.Fatalf("GET %d with one replica down: %v", i, err)
+		}
+		drainAndClose(resp.Body)
+	}
+	st := c.Stats()
+	down := st.Hosts[f.addr(1)]
+	if down.CircuitState != circuitOpen || down.CircuitOpens != 1 || down.DialFailures.Refused != 2 {
+		t.Errorf("the down replica: state %q, %d opens, %d refused dials; want open, 1, 2 (none after it opened)",
+			down.CircuitState, down.CircuitOpens, down.DialFailures.Refused)
+	}
+	for _, i := range []int{0, 2} {
+		if h := st.Hosts[f.addr(i)]; h.CircuitState != circuitClosed || h.Requests < 100 {
+			t.Errorf("replica %d: state %q, %d requests; want closed and its share", i, h.CircuitState, h.Requests)
+		}
+	}
+}

@@ -145,16 +145,18 @@ type OverloadError struct {
 	Limit    int    // the concurrency limit when the call was refused; 0 when throttled
 	InFlight int    // requests in flight to it then
 	// Throttled reports a rejection by client-side throttling: the backend
-	// refused most recent requests (429, 503), so this client sends only a
-	// share of its calls until it accepts them again.
-	Throttled bool
-	Waited    time.Duration // time spent queued for a slot (limit_queue_timeout)
+	// accepted only Accepted of the last Requests sent to it (it refused
+	// them, failed, or timed out), so this client sends only a share of its
+	// calls until it accepts them again.
+	Throttled          bool
+	Requests, Accepted int64
+	Waited             time.Duration // time spent queued for a slot (limit_queue_timeout)
 }
 
 func (e *OverloadError) Error() string {
 	if e.Throttled {
-		return fmt.Sprintf("warmpool: %s is overloaded: it refused most recent requests (429/503), so this call was not sent (client-side throttling); "+
-			"fix: give the backend capacity, or lower the load", e.Host)
+		return fmt.Sprintf("warmpool: %s is failing most requests: it accepted %d of the last %d, so this call was not sent (client-side throttling); "+
+			"fix: find why the backend refuses or fails requests; calls go through again as it accepts them", e.Host, e.Accepted, e.Requests)
 	}
 	msg := fmt.Sprintf("warmpool: %s is overloaded: %d requests in flight at its concurrency limit of %d", e.Host, e.InFlight, e.Limit)
 	if e.Waited > 0 {

@@ -136,32 +136,35 @@ func (p *pool) acquire(ctx context.Context) (probe bool, err error) {
 }
 
 // admit runs client-side throttling, after Google SRE's adaptive
-// throttling: of the attempts sent (or refused by it) over the last
-// windowSeconds, the backend accepted accepts; a new one is refused with
-// probability max(0, (requests − throttleK × accepts) / (requests + 1)), so
-// that during an outage the load sent falls towards throttleK times what
-// gets through. Then the concurrency limit.
+// throttling: of the requests sent over the last windowSeconds, the backend
+// accepted accepts; a new one is refused with probability
+// max(0, (requests − throttleK × accepts) / (requests + 1)). While the
+// backend refuses everything, the share sent falls as 1/requests: about 2 %
+// of 1,000 calls/s after 2 s. Unlike SRE's, requests counts only attempts
+// that were sent and have ended, not those refused here nor those still in
+// flight: refused calls then cannot keep the throttle shut once the backend
+// accepts again (with them, a client whose window holds more refusals than
+// twice its accepts stays throttled until they age out of it), and a young
+// client's first attempts are not held against it. It waits for
+// throttleMinRequests in the window. Then the concurrency limit.
 func (p *pool) admit(ctx context.Context, now time.Time) error {
 	if p.env.throttle {
 		reqs, accepts := p.health.throttle.sums(now, windowSeconds)
-		if pr := (float64(reqs) - throttleK*float64(accepts)) / float64(reqs+1); pr > 0 && p.env.rand() < pr {
-			p.health.throttle.add(now, 1, 0)
+		if pr := (float64(reqs) - throttleK*float64(accepts)) / float64(reqs+1); reqs >= throttleMinRequests && pr > 0 && p.env.rand() < pr {
 			p.throttled.Add(1)
-			return &OverloadError{Host: p.addr, Throttled: true, InFlight: int(p.inflight.Load())}
+			return &OverloadError{Host: p.addr, Throttled: true, InFlight: int(p.inflight.Load()), Requests: reqs, Accepted: accepts}
 		}
 	}
-	if err := p.limit.admit(ctx, &p.inflight, p.addr, p.env.now); err != nil {
-		return err
-	}
-	if p.env.throttle {
-		p.health.throttle.add(now, 1, 0)
-	}
-	return nil
+	return p.limit.admit(ctx, &p.inflight, p.addr, p.env.now)
 }
 
 // throttleK is SRE's K: the backend is asked for up to K times the requests
-// it accepts.
-const throttleK = 2
+// it accepts. throttleMinRequests is the evidence the throttle needs: below
+// it, a few failures of a quiet client would shut it.
+const (
+	throttleK           = 2
+	throttleMinRequests = 20
+)
 
 // release ends an attempt acquire admitted, with what it showed of the
 // server: o, or nothing if the caller gave up first (gone: the caller's
@@ -172,6 +175,9 @@ func (p *pool) release(o outcome, gone, probe bool) {
 		p.failures[errorKindIndex(ErrorKind(o.err))].Add(1)
 	}
 	now := p.env.now()
+	if p.env.throttle {
+		p.health.throttle.add(now, 1, 0) // accepted ones add their accept in observe
+	}
 	switch {
 	case gone:
 		if errors.Is(o.err, context.DeadlineExceeded) {
