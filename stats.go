@@ -127,18 +127,18 @@ func (s Stats) HostNames() []string { return slices.Sorted(maps.Keys(s.Hosts)) }
 
 func (h *hostPool) stats() HostStats {
 	s := HostStats{
-		Protocol:     protoNames[h.proto.Load()],
-		Dialing:      h.dialing.Load(),
-		InFlight:     h.inflight.Load(),
-		Created:      h.created.Load(),
-		DialsAvoided: h.dialsAvoided.Load(),
-		Reused:       h.reused.Load(), // before requests: see gotConn
-		Requests:     h.requests.Load(),
-		PeakInFlight: h.peakEver.Load(),
-		PoolTimeouts: h.poolTimeouts.Load(),
-		Waiting:      h.waiting.Load(),
-		Waits:        h.waits.Load(),
-		WaitTime:     time.Duration(h.waitNanos.Load()),
+		Protocol:         protoNames[h.proto.Load()],
+		Dialing:          h.dialing.Load(),
+		InFlight:         h.inflight.Load(),
+		Created:          h.created.Load(),
+		DialsAvoided:     h.dialsAvoided.Load(),
+		Reused:           h.reused.Load(), // before requests: see gotConn
+		Requests:         h.requests.Load(),
+		PeakInFlight:     h.peakEver.Load(),
+		PoolTimeouts:     h.poolTimeouts.Load(),
+		Waiting:          h.waiting.Load(),
+		Waits:            h.waits.Load(),
+		WaitTime:         time.Duration(h.waitNanos.Load()),
 		DialTime:         time.Duration(h.dialNanos.Load()),
 		TLSHandshakes:    h.tlsHandshakes.Load(),
 		TLSHandshakeTime: time.Duration(h.tlsNanos.Load()),
