@@ -40,6 +40,7 @@ type Client struct {
 
 	timeoutErr *timeoutError
 	hooks      Hooks
+	history    *debugHistory // the last five minutes, for DebugHandler (debug_history.go)
 	budget     budget
 	now        func() time.Time // the clock; tests may replace it
 	rand       func() float64   // jitter source in [0,1)
@@ -81,6 +82,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		rand:       jitter,
 		idemKeys:   o.idemKeys,
 	}
+	c.history = newDebugHistory(c)
 	c.budget = budget{percent: cfg.RetryBudgetPercent, perSecond: cfg.RetryBudgetMinPerSecond, start: c.now()}
 	if c.log == nil {
 		c.log = slog.Default()

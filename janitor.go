@@ -53,6 +53,7 @@ func (c *Client) startJanitor() {
 				if logger != nil {
 					logger.maybeLog(now)
 				}
+				c.history.sample(now)
 			}
 		}
 	}()
