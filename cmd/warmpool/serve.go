@@ -34,6 +34,8 @@ down gracefully: stop accepting, let requests in flight finish (at most
   GET  /metrics  the same connection counts for Prometheus
                  (warmpool_server_*), and with -upstream the upstream
                  client's pool metrics (warmpool_*)
+  GET  /debug/warmpool/  the live pool page of the -upstream client
+                 (open it in a browser; its JSON is stats.json below it)
 Its connection counts are the server's view, the fair measure of a pooling
 client. It prints "serving on URL" to stderr; nothing goes to stdout.
 
@@ -181,7 +183,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return listenError(opts.Addr, err)
 	}
 	served.Store(srv)
-	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics)\n", srv.URL(), opts.Proto)
+	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics, GET /debug/warmpool/)\n", srv.URL(), opts.Proto)
 	if client != nil {
 		fmt.Fprintf(stderr, "warmpool serve: each executed /answer calls %s first, through one warmpool client (max_connections %d)\n",
 			redact(*upstream), client.Config().MaxConnections)
@@ -234,8 +236,9 @@ func listenError(addr string, err error) error {
 	return fmt.Errorf("warmpool serve: %w", err)
 }
 
-// wireMetrics sets opts.Routes to serve GET /metrics and, with an upstream
-// URL, opts.Upstream to call it through a new client, which it returns
+// wireMetrics sets opts.Routes to serve GET /metrics and the pool page
+// (GET /debug/warmpool/) and, with an upstream URL, opts.Upstream to call it
+// through a new client, which it returns
 // (nil without upstream). The metrics read the server's counters once it is
 // stored in served; until then they read zeros, as the route must exist
 // before the server does.
@@ -251,6 +254,7 @@ func wireMetrics(opts *refserver.Options, upstream string, up clientFlags, stder
 			Refused: st.Refused, Requests: st.Requests, InFlight: st.InFlight}
 	})
 	metrics := prom.Handler(serverMetrics)
+	var pooled []*warmpool.Client // on the pool page
 	if upstream != "" {
 		if up.token == "" {
 			up.token = os.Getenv("WARMPOOL_UPSTREAM_TOKEN")
@@ -261,8 +265,9 @@ func wireMetrics(opts *refserver.Options, upstream string, up clientFlags, stder
 		}
 		opts.Upstream = upstreamCall(client, upstream, opts.Logger)
 		metrics = prom.Handler(serverMetrics, prom.NewCollector(client), reqs)
+		pooled = append(pooled, client)
 	}
-	opts.Routes = map[string]http.Handler{"GET /metrics": metrics}
+	opts.Routes = map[string]http.Handler{"GET /metrics": metrics, "GET /debug/warmpool/": warmpool.DebugHandler(pooled...)}
 	return served, client, nil
 }
 
