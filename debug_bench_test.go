@@ -110,3 +110,22 @@ func BenchmarkLatencyHistAdd(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkDebugHistoryRequestDone is all the pool page adds to an attempt:
+// its RequestDone hook finding the host's histogram and counting the
+// latency (the attempt's start and end times are read only when some hook
+// wants them, and this one does).
+func BenchmarkDebugHistoryRequestDone(b *testing.B) {
+	c, err := New(Config{}, WithLogger(discardLogger()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ri := RequestInfo{Host: "127.0.0.1:8080", Method: http.MethodPost, StatusCode: 200, Duration: 3 * time.Millisecond}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.history.requestDone(ri)
+		}
+	})
+}
