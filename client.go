@@ -44,6 +44,7 @@ type Client struct {
 
 	timeoutErr *timeoutError
 	hooks      Hooks
+	history    *debugHistory // the last five minutes, for DebugHandler (debug_history.go)
 	budget     budget
 	now        func() time.Time // the clock, handed down to every part (withClock in tests)
 	rand       func() float64   // jitter source in [0,1)
@@ -91,6 +92,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.history = newDebugHistory(c)
 	c.budget = budget{percent: max(cfg.RetryBudgetPercent, 0), perSecond: max(cfg.RetryBudgetMinPerSecond, 0), start: c.now()}
 	if c.log == nil {
 		c.log = slog.Default()

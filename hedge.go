@@ -88,8 +88,16 @@ func (h *hedger) after(pools []*pool, now time.Time) time.Duration {
 	for _, p := range pools {
 		total += p.health.lat.counts(now, &counts)
 	}
-	return percentile(&counts, total, h.q)
+	if d := percentile(&counts, total, h.q); d > 0 {
+		return max(d, minHedgeDelay)
+	}
+	return 0
 }
+
+// minHedgeDelay is the shortest hedge delay a percentile gives: below it the
+// timer's resolution and the client's own work before the request is sent
+// weigh more than the server's latency the percentile measured.
+const minHedgeDelay = time.Millisecond
 
 // allow reports whether a hedge may go now, and withdraws it from the cap
 // and the retry budget if so.

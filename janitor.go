@@ -51,6 +51,7 @@ func (c *Client) startJanitor() {
 				if logger != nil {
 					logger.maybeLog(now)
 				}
+				c.history.sample(now)
 			}
 		}
 	}()

@@ -79,7 +79,11 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 // allows.
 func (rt *roundTripper) call(req *http.Request) (*http.Response, error) {
 	c := rt.c
-	c.budget.deposit(c.now())
+	now := c.now()
+	c.budget.deposit(now)
+	if c.hedge != nil {
+		c.hedge.win.add(now, 1, 0)
+	}
 	r := newRetrier(c, req)
 	var prev *endpoint // of the last attempt: a retry prefers another
 	for n := 1; ; n++ {

@@ -31,6 +31,8 @@ down gracefully: stop accepting, let requests in flight finish (at most
   GET  /metrics  the same connection counts for Prometheus
                  (warmpool_server_*), and with -upstream the upstream
                  client's pool metrics (warmpool_*)
+  GET  /debug/warmpool/  the live pool page of the -upstream client
+                 (open it in a browser; its JSON is stats.json below it)
 Its connection counts are the server's view, the fair measure of a pooling
 client. It prints "serving on URL" to stderr; nothing goes to stdout.
 
@@ -212,7 +214,7 @@ func (f *serveFlags) check(cmd *command) error {
 
 // announce tells stderr where srv serves and what to know about it.
 func announce(stderr io.Writer, f serveFlags, srv *refserver.Server, client *warmpool.Client) {
-	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics)\n", srv.URL(), f.opts.Proto)
+	fmt.Fprintf(stderr, "warmpool serve: serving on %s (proto %s; POST /answer, GET /healthz, GET /stats, GET /metrics, GET /debug/warmpool/)\n", srv.URL(), f.opts.Proto)
 	if client != nil {
 		fmt.Fprintf(stderr, "warmpool serve: each executed /answer calls %s first, through one warmpool client (max_connections %d)\n",
 			redact.URL(f.upstream), client.Config().MaxConnections)

@@ -18,8 +18,9 @@ import (
 	"github.com/warmpool/warmpool/prom"
 )
 
-// wireMetrics sets opts.Routes to serve GET /metrics and, with an upstream
-// URL, opts.Upstream to call it through a new client, which it returns
+// wireMetrics sets opts.Routes to serve GET /metrics and the pool page
+// (GET /debug/warmpool/) and, with an upstream URL, opts.Upstream to call it
+// through a new client, which it returns
 // (nil without upstream). The metrics read the server's counters once it is
 // stored in served; until then they read zeros, as the route must exist
 // before the server does.
@@ -27,6 +28,7 @@ func wireMetrics(opts *refserver.Options, upstream string, up clientFlags, stder
 	served = new(atomic.Pointer[refserver.Server])
 	serverMetrics := newServerCollector(served)
 	metrics := prom.Handler(serverMetrics)
+	var pooled []*warmpool.Client // on the pool page
 	if upstream != "" {
 		if up.token == "" {
 			up.token = os.Getenv("WARMPOOL_UPSTREAM_TOKEN")
@@ -37,8 +39,9 @@ func wireMetrics(opts *refserver.Options, upstream string, up clientFlags, stder
 		}
 		opts.Upstream = upstreamCall(client, upstream, opts.Logger)
 		metrics = prom.Handler(serverMetrics, prom.NewCollector(client), reqs)
+		pooled = append(pooled, client)
 	}
-	opts.Routes = map[string]http.Handler{"GET /metrics": metrics}
+	opts.Routes = map[string]http.Handler{"GET /metrics": metrics, "GET /debug/warmpool/": warmpool.DebugHandler(pooled...)}
 	return served, client, nil
 }
 
