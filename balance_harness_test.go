@@ -214,60 +214,6 @@ func diff(a, b []int64) []int64 {
 	return out
 }
 
-// load runs workers callers of call until stop is closed, counting errors
-// by the kind the worker returns.
-type load struct {
-	once   sync.Once
-	wg     sync.WaitGroup
-	stop   chan struct{}
-	calls  atomic.Int64
-	mu     sync.Mutex
-	failed map[string][]error // worker kind → errors
-}
-
-// startLoad returns a load that the test's cleanup ends, if the test does
-// not, before the clients close.
-func startLoad(t testing.TB) *load {
-	l := &load{stop: make(chan struct{}), failed: map[string][]error{}}
-	t.Cleanup(l.end)
-	return l
-}
-
-func (l *load) run(workers int, kind string, call func() error) {
-	for range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				err := call()
-				l.calls.Add(1)
-				if err != nil {
-					l.mu.Lock()
-					l.failed[kind] = append(l.failed[kind], err)
-					l.mu.Unlock()
-				}
-			}
-		}()
-	}
-}
-
-// end stops the load and waits for the workers.
-func (l *load) end() {
-	l.once.Do(func() { close(l.stop) })
-	l.wg.Wait()
-}
-
-func (l *load) errs(kind string) []error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.failed[kind])
-}
-
 // quietConfig is DefaultConfig with short timeouts for the balancing tests.
 func quietConfig() Config {
 	c := DefaultConfig()

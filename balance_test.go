@@ -79,8 +79,7 @@ func TestBalanceScaleUp(t *testing.T) {
 	c := f.client(cfg)
 	url := f.url("/answer")
 
-	l := startLoad(t)
-	l.run(32, "post", func() error { return post(c, url) })
+	stop := background(t, 32, func(int) error { return post(c, url) })
 	time.Sleep(300 * time.Millisecond)
 
 	f.res.add(f.ip(3))
@@ -104,8 +103,7 @@ func TestBalanceScaleUp(t *testing.T) {
 			prev, prevAt = now, time.Now()
 		}
 	}
-	l.end()
-	if errs := l.errs("post"); len(errs) > 0 {
+	if errs := failures(stop(), nil); len(errs) > 0 {
 		t.Errorf("%d POSTs failed, first: %v", len(errs), errs[0])
 	}
 }
@@ -121,8 +119,7 @@ func TestBalanceScaleDown(t *testing.T) {
 	c := f.client(cfg)
 	url := f.url("/answer")
 
-	l := startLoad(t)
-	l.run(32, "post", func() error { return post(c, url) })
+	stop := background(t, 32, func(int) error { return post(c, url) })
 	time.Sleep(300 * time.Millisecond)
 
 	f.res.remove(f.ip(2))
@@ -143,9 +140,7 @@ func TestBalanceScaleDown(t *testing.T) {
 		}
 	})
 	time.Sleep(300 * time.Millisecond)
-	l.end()
-
-	if errs := l.errs("post"); len(errs) > 0 {
+	if errs := failures(stop(), nil); len(errs) > 0 {
 		t.Errorf("%d plain POSTs failed, want 0; first: %v", len(errs), errs[0])
 	}
 	if after := f.requests()[2]; after > before+32 {
@@ -183,10 +178,18 @@ func TestBalanceCrash(t *testing.T) {
 		return doAndDrain(c, req)
 	}
 
-	l := startLoad(t)
-	l.run(10, "get", get)
-	l.run(10, "keyed", keyed)
-	l.run(10, "plain", func() error { return post(c, url) })
+	// 30 workers: 0–9 GET, 10–19 keyed POSTs, 20–29 plain POSTs.
+	kinds := []string{"get", "keyed", "plain"}
+	kind := func(i int) string { return kinds[i%30/10] }
+	stop := background(t, 30, func(i int) error {
+		switch kind(i) {
+		case "get":
+			return get()
+		case "keyed":
+			return keyed()
+		}
+		return post(c, url)
+	})
 	time.Sleep(300 * time.Millisecond)
 
 	dead := f.addr(1)
@@ -219,14 +222,14 @@ func TestBalanceCrash(t *testing.T) {
 	waitFor(t, "traffic to return to the restarted backend", 3*time.Second, func() bool {
 		return f.srv(1).Stats().Requests > back+100
 	})
-	l.end()
-
-	for _, kind := range []string{"get", "keyed"} {
-		if errs := l.errs(kind); len(errs) > 0 {
-			t.Errorf("%d %s calls failed, want 0; first: %v", len(errs), kind, errs[0])
+	errs := stop()
+	for _, k := range kinds[:2] {
+		if errs := failures(errs, func(i int) bool { return kind(i) == k }); len(errs) > 0 {
+			t.Errorf("%d %s calls failed, want 0; first: %v", len(errs), k, errs[0])
 		}
 	}
-	plain := l.errs("plain")
+	plain := failures(errs, func(i int) bool { return kind(i) == "plain" })
+	ok, _, _, _ := countErrs(errs, errStop)
 	if len(plain) > 10 {
 		t.Errorf("%d plain POSTs failed, want at most one per plain worker (10), those in flight on the crashed server", len(plain))
 	}
@@ -242,7 +245,7 @@ func TestBalanceCrash(t *testing.T) {
 		t.Errorf("Ejections = %d, want ≥ 1", n)
 	}
 	t.Logf("calls %d, plain POST failures %d (server had %d in flight), requests per backend %v",
-		l.calls.Load(), len(plain), inflight, f.requests())
+		ok+len(failures(errs, nil)), len(plain), inflight, f.requests())
 }
 
 // TestBalanceSlowEndpoint: one endpoint answers 30 ms slower. p2c, which
@@ -266,16 +269,9 @@ func TestBalanceSlowEndpoint(t *testing.T) {
 			// 16 workers: with more, under -race on a small machine, the
 			// fast backends queue for CPU long enough that 30 ms is no
 			// longer much slower.
-			errs := parallel(16, func(int) error {
-				for range 120 {
-					if err := post(c, url); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			errs := load(t, 16*120, 16, func(int) error { return post(c, url) })
 			if _, _, other, first := countErrs(errs, nil); other > 0 {
-				t.Fatalf("%d workers failed, first: %v", other, first)
+				t.Fatalf("%d of %d calls failed, first: %v", other, len(errs), first)
 			}
 			got := f.requests()
 			sh := shares(got)

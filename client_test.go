@@ -62,22 +62,15 @@ func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
 			cfg.DisableHTTP2 = true
 			c := newClient(t, srv, cfg)
 			url := srv.URL() + "/answer"
-			if _, _, other, err := countErrs(parallel(callers, func(int) error { return post(c, url) }), nil); other > 0 {
+			if _, _, other, err := countErrs(load(t, callers, callers, func(int) error { return post(c, url) }), nil); other > 0 {
 				t.Fatalf("warm-up: %d errors, first: %v", other, err)
 			}
 			if warm := srv.Stats().Accepted; warm > callers {
 				t.Fatalf("warm-up opened %d connections for %d callers", warm, callers)
 			}
-			errs := parallel(callers, func(int) error {
-				for range 20 {
-					if err := post(c, url); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			errs := load(t, callers*20, callers, func(int) error { return post(c, url) })
 			if _, _, other, err := countErrs(errs, nil); other > 0 {
-				t.Fatalf("%d callers failed, first: %v", other, err)
+				t.Fatalf("%d of %d calls failed, first: %v", other, len(errs), err)
 			}
 			// Warm-up may have served a caller on a freed connection (a
 			// dial held back), so steady state may add up to the callers;
@@ -117,7 +110,7 @@ func TestMaxConnectionsAndPoolTimeout(t *testing.T) {
 			c := newClient(t, srv, cfg)
 
 			durations := make([]time.Duration, callers)
-			errs := parallel(callers, func(i int) error {
+			errs := load(t, callers, callers, func(i int) error {
 				start := time.Now()
 				err := post(c, srv.URL()+"/answer")
 				durations[i] = time.Since(start)
@@ -153,7 +146,7 @@ func TestMaxConnectionsQueuesWithinPoolTimeout(t *testing.T) {
 	cfg.MaxKeepaliveConnections = 3
 	cfg.MaxConnections = 3
 	c := newClient(t, srv, cfg)
-	errs := parallel(30, func(int) error { return post(c, srv.URL()+"/answer") })
+	errs := load(t, 30, 30, func(int) error { return post(c, srv.URL()+"/answer") })
 	if ok, _, _, err := countErrs(errs, nil); ok != 30 {
 		t.Fatalf("%d of 30 succeeded, first error: %v", ok, err)
 	}
@@ -191,7 +184,7 @@ func TestHTTP2SharesOneConnection(t *testing.T) {
 	if err := post(c, url); err != nil { // learn by ALPN that the server speaks h2
 		t.Fatal(err)
 	}
-	if ok, _, _, err := countErrs(parallel(100, func(int) error { return post(c, url) }), nil); ok != 100 {
+	if ok, _, _, err := countErrs(load(t, 100, 100, func(int) error { return post(c, url) }), nil); ok != 100 {
 		t.Fatalf("%d of 100 succeeded, first error: %v", ok, err)
 	}
 	st := srv.Stats()

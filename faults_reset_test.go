@@ -83,7 +83,9 @@ func faultResetMidResponse(t *testing.T) {
 		c := newClient(t, srv, cfg, WithIdempotencyKeys())
 		url := "http://" + p.Addr() + "/answer?delay=1s"
 		done := make(chan []faultCall, 1)
-		go func() { done <- faultLoad(8, 3, 20*time.Second, nil, nil, func(int) error { return post(c, url) }) }()
+		go func() {
+			done <- faultCalls(t, 8, 8*3, 20*time.Second, nil, nil, func(int) error { return post(c, url) })
+		}()
 		// Three resets, each hitting every worker's first call: the fourth
 		// attempt, the last max_retries allows, gets through.
 		resets := resetCycles(t, srv, p, 8, cfg.MaxRetries)
@@ -106,7 +108,7 @@ func faultResetMidResponse(t *testing.T) {
 		c := newClient(t, srv, faultConfig())
 		url := "http://" + p.Addr() + "/answer?delay=1s"
 		done := make(chan []faultCall, 1)
-		go func() { done <- faultLoad(8, 1, 20*time.Second, nil, nil, func(int) error { return post(c, url) }) }()
+		go func() { done <- faultCalls(t, 8, 8, 20*time.Second, nil, nil, func(int) error { return post(c, url) }) }()
 		resets := resetCycles(t, srv, p, 8, 1)
 		calls := <-done
 		ft, st, cs := faultCount(calls), srv.Stats(), c.Stats()
@@ -132,7 +134,7 @@ func faultResetMidResponse(t *testing.T) {
 		for i := range clients {
 			clients[i] = newClient(t, srv, cfg)
 		}
-		return faultLoad(4, perWorker, 20*time.Second, nil, nil, func(w int) error { return call(clients[w]) })
+		return faultCalls(t, 4, 4*perWorker, 20*time.Second, nil, nil, func(i int) error { return call(clients[i%4]) })
 	}
 	t.Run("cut_GET", func(t *testing.T) {
 		srv := startServer(t, refserver.Options{})

@@ -27,7 +27,7 @@ func faultRetryStorm(t *testing.T) {
 	url := srv.URL() + "/answer"
 	srv.SetStatus(http.StatusServiceUnavailable)
 	start := time.Now()
-	calls := faultLoad(workers, 10_000, 3*time.Second, faultPause(5*time.Millisecond, 5*time.Millisecond), nil, func(int) error { return post(c, url) })
+	calls := faultCalls(t, workers, workers*10_000, 3*time.Second, faultPause(5*time.Millisecond, 5*time.Millisecond), nil, func(int) error { return post(c, url) })
 	storm, ran := time.Since(start), time.Since(born)
 	ft, st, cs := faultCount(calls), srv.Stats(), c.Stats()
 	faultSummary(t, "retry storm", ft, st, cs)
@@ -51,7 +51,7 @@ func faultRetryStorm(t *testing.T) {
 	srv.SetStatus(0)
 	before := srv.Stats().Requests
 	recovered := time.Now()
-	after := faultLoad(8, 5, 5*time.Second, nil, nil, func(int) error { return post(c, url) })
+	after := faultCalls(t, 8, 8*5, 5*time.Second, nil, nil, func(int) error { return post(c, url) })
 	fa := faultCount(after)
 	t.Logf("after recovery: %s, first call done %s after", fa, faultFirstEnd(after).Sub(recovered).Round(time.Millisecond))
 	if fa.failed != 0 {

@@ -47,7 +47,7 @@ func faultBlackHole(t *testing.T) {
 		// connections alike. A loaded machine may need more than one
 		// round within the 300ms request_timeout.
 		for round := 1; ; round++ {
-			_, _, other, err := countErrs(parallel(8, func(int) error { return faultGet(context.Background(), c, url) }), nil)
+			_, _, other, err := countErrs(load(t, 8, 8, func(int) error { return faultGet(context.Background(), c, url) }), nil)
 			if other == 0 {
 				break
 			}
@@ -58,7 +58,7 @@ func faultBlackHole(t *testing.T) {
 		if err := p.AddToxic(faultproxy.Timeout("hole", faultproxy.Upstream)); err != nil {
 			t.Fatal(err)
 		}
-		calls := faultLoad(8, 3, 5*time.Second, nil, nil, func(int) error { return faultGet(context.Background(), c, url) })
+		calls := faultCalls(t, 8, 8*3, 5*time.Second, nil, nil, func(int) error { return faultGet(context.Background(), c, url) })
 		ft, cs := faultCount(calls), c.Stats()
 		faultSummary(t, "black hole (request_timeout)", ft, srv.Stats(), cs)
 		if ft.failed != 24 {
@@ -80,7 +80,7 @@ func faultBlackHole(t *testing.T) {
 		cfg.RequestTimeout = 5 * time.Second
 		c := newClient(t, srv, cfg)
 		url := "https://" + p.Addr() + "/healthz"
-		calls := faultLoad(8, 3, 5*time.Second, nil, nil, func(int) error { return faultGet(context.Background(), c, url) })
+		calls := faultCalls(t, 8, 8*3, 5*time.Second, nil, nil, func(int) error { return faultGet(context.Background(), c, url) })
 		ft, cs := faultCount(calls), c.Stats()
 		faultSummary(t, "black hole (connection_timeout)", ft, srv.Stats(), cs)
 		if ft.failed != 24 || cs.DialFailures.Timeout != 24 {
@@ -107,7 +107,7 @@ func faultSlowServer(t *testing.T) {
 	if err := p.AddToxic(faultproxy.Latency("slow", faultproxy.Downstream, time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	calls := faultLoad(4, 3, 5*time.Second, nil, nil, func(int) error { return faultGet(context.Background(), c, url) })
+	calls := faultCalls(t, 4, 4*3, 5*time.Second, nil, nil, func(int) error { return faultGet(context.Background(), c, url) })
 	ft := faultCount(calls)
 	faultBounded(t, calls, cfg.RequestTimeout)
 	if ft.failed != 12 {

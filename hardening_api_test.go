@@ -75,7 +75,7 @@ func TestHTTPClientIsACopy(t *testing.T) {
 	h3 := c.HTTPClient()
 	inflight := make(chan []error)
 	go func() {
-		inflight <- parallel(8, func(i int) error {
+		inflight <- load(t, 8, 8, func(i int) error {
 			if i%2 == 0 {
 				return post(c, url)
 			}

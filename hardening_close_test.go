@@ -72,7 +72,7 @@ func TestCloseWithCallsInFlight(t *testing.T) {
 			},
 		}))
 		done := make(chan []error)
-		go func() { done <- parallel(posts+gets, func(i int) error { return call(c, srv, i) }) }()
+		go func() { done <- load(t, posts+gets, posts+gets, func(i int) error { return call(c, srv, i) }) }()
 		waitFor(t, "100 requests in flight at the server", 3*time.Second, func() bool {
 			return srv.Stats().InFlight == posts+gets
 		})
@@ -103,7 +103,9 @@ func TestCloseWithCallsInFlight(t *testing.T) {
 		c := newClient(t, srv, DefaultConfig(), WithLogger(slog.New(slog.DiscardHandler)))
 		const inFlight = 20
 		done := make(chan []error)
-		go func() { done <- parallel(inFlight, func(i int) error { return call(c, srv, i*(posts+gets)/inFlight) }) }()
+		go func() {
+			done <- load(t, inFlight, inFlight, func(i int) error { return call(c, srv, i*(posts+gets)/inFlight) })
+		}()
 		waitFor(t, "20 requests in flight at the server", 3*time.Second, func() bool {
 			return srv.Stats().InFlight == inFlight
 		})

@@ -46,25 +46,20 @@ func TestStatsMatchServerUnderChurn(t *testing.T) {
 					if b > 0 {
 						time.Sleep(sc.gap)
 					}
-					errs := parallel(callers, func(i int) error {
-						for range sc.pairs {
-							if err := getURL(c, srv.URL()+"/healthz"); err != nil {
-								return err
-							}
-							if err := post(c, srv.URL()+"/answer"); err != nil {
-								return err
-							}
+					errs := load(t, callers*sc.pairs, callers, func(int) error {
+						if err := getURL(c, srv.URL()+"/healthz"); err != nil {
+							return err
 						}
-						return nil
+						return post(c, srv.URL()+"/answer")
 					})
 					ok, _, _, err := countErrs(errs, nil)
-					failed += callers - ok
+					failed += len(errs) - ok
 					if first == nil {
 						first = err
 					}
 				}
 				if failed > 0 {
-					t.Logf("%d of %d callers failed; first error: %v", failed, bursts*callers, first)
+					t.Logf("%d of %d GET + POST pairs failed; first error: %v", failed, bursts*callers*sc.pairs, first)
 				}
 				if sc.opts.IdleTimeout > 0 {
 					// Let the idle timeout end every connection, so each

@@ -46,7 +46,7 @@ func TestTokenIssuerHangs(t *testing.T) {
 	c := newClient(t, srv, cfg, WithTokenSource(src), WithLogger(slog.New(slog.DiscardHandler)))
 
 	durs := make([]time.Duration, callers)
-	errs := parallel(callers, func(i int) error {
+	errs := load(t, callers, callers, func(i int) error {
 		start := time.Now()
 		err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
 		durs[i] = time.Since(start)
@@ -85,7 +85,7 @@ func TestTokenIssuerDown(t *testing.T) {
 	const (
 		workers  = 8
 		maxCalls = 200
-		load     = time.Second
+		period   = time.Second
 	)
 	srv := startServer(t, refserver.Options{})
 	var calls atomic.Int64
@@ -102,19 +102,18 @@ func TestTokenIssuerDown(t *testing.T) {
 		other []error
 	)
 	start := time.Now()
-	parallel(workers, func(int) error {
-		for time.Since(start) < load && made.Add(1) <= maxCalls {
-			err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
-			var te *TokenError
-			if !errors.As(err, &te) {
-				mu.Lock()
-				other = append(other, err)
-				mu.Unlock()
-			}
-			time.Sleep(load * workers / maxCalls)
+	load(t, maxCalls, workers, until(period, nil, func(int) error {
+		made.Add(1)
+		err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
+		var te *TokenError
+		if !errors.As(err, &te) {
+			mu.Lock()
+			other = append(other, err)
+			mu.Unlock()
 		}
+		time.Sleep(period * workers / maxCalls)
 		return nil
-	})
+	}))
 	elapsed := time.Since(start)
 	n := min(made.Load(), maxCalls)
 	if len(other) > 0 {
@@ -163,23 +162,21 @@ func TestTokenRefreshNeverBlocks(t *testing.T) {
 	// fetch and takes 300ms, while the token stays valid for 2s.
 	var slow atomic.Int64
 	var worst atomic.Int64
-	errs := parallel(workers, func(int) error {
-		for range perWorker {
-			start := time.Now()
-			if err := post(c, url); err != nil {
-				return err
-			}
-			d := time.Since(start)
-			storeMax(&worst, int64(d))
-			if d > callBound {
-				slow.Add(1)
-			}
-			time.Sleep(pause)
+	errs := load(t, workers*perWorker, workers, func(int) error {
+		start := time.Now()
+		if err := post(c, url); err != nil {
+			return err
 		}
+		d := time.Since(start)
+		storeMax(&worst, int64(d))
+		if d > callBound {
+			slow.Add(1)
+		}
+		time.Sleep(pause)
 		return nil
 	})
-	if ok, _, _, first := countErrs(errs, nil); ok != workers {
-		t.Fatalf("got %d of %d workers failing, want 0; first error: %v", workers-ok, workers, first)
+	if ok, _, _, first := countErrs(errs, nil); ok != len(errs) {
+		t.Fatalf("got %d of %d calls failing, want 0; first error: %v", len(errs)-ok, len(errs), first)
 	}
 	if n := slow.Load(); n > 0 {
 		t.Errorf("got %d calls slower than %s (worst %s), want 0: calls must not wait for the refresh",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,22 +56,106 @@ type answer struct {
 
 var question = map[string]string{"question": "what does pooling buy?"}
 
-// parallel runs n callers of fn at once and returns their errors.
-func parallel(n int, fn func(i int) error) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = fn(i)
-		}()
+// maxLoad bounds the calls of one load, so that a test whose stop
+// condition never comes still ends.
+const maxLoad = 100_000
+
+// errStop, returned by a load's fn, ends the load: no call starts after it.
+var errStop = errors.New("load stopped")
+
+// load is the tests' one load generator. It makes n calls of fn, i from 0 to
+// n−1, from concurrency goroutines; goroutine w makes calls w,
+// w+concurrency, w+2·concurrency, … one after the other, so i%concurrency
+// names the worker of call i. With concurrency n, all n calls run at once;
+// the goroutines start as they are made, as the tests' own loops did. A
+// call that returns errStop ends the load: every call that was not made
+// then holds errStop too, so countErrs(errs, errStop) tells the calls made
+// from those that were not. It returns the calls' errors by i.
+func load(t testing.TB, n, concurrency int, fn func(i int) error) []error {
+	t.Helper()
+	if n < 0 || n > maxLoad || concurrency < 1 {
+		t.Fatalf("load(%d calls, %d goroutines): want 0..%d calls and at least one goroutine", n, concurrency, maxLoad)
 	}
-	close(start)
+	return runLoad(n, concurrency, fn)
+}
+
+// runLoad is load for callers without a testing.TB (runPosts, parallel).
+func runLoad(n, concurrency int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var (
+		wg      sync.WaitGroup
+		stopped atomic.Bool
+	)
+	for w := range min(concurrency, n) {
+		wg.Go(func() {
+			for i := w; i < n; i += concurrency {
+				if stopped.Load() {
+					errs[i] = errStop
+					continue
+				}
+				if errs[i] = fn(i); errs[i] == errStop {
+					stopped.Store(true)
+				}
+			}
+		})
+	}
 	wg.Wait()
 	return errs
+}
+
+// parallel is load with one call per goroutine, kept for
+// TestBalanceSpreadsLoad, whose body is edited elsewhere; new tests call load.
+func parallel(n int, fn func(i int) error) []error { return runLoad(n, max(n, 1), fn) }
+
+// until returns a load fn that calls fn until d has passed or stop is closed
+// (nil: never), then returns errStop.
+func until(d time.Duration, stop <-chan struct{}, fn func(i int) error) func(i int) error {
+	deadline := time.Now().Add(d)
+	return func(i int) error {
+		select {
+		case <-stop:
+			return errStop
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errStop
+		}
+		return fn(i)
+	}
+}
+
+// background runs a load of workers goroutines calling fn, on its own
+// goroutine, until stop is called (or the test ends, or maxLoad calls were
+// made); stop returns the calls' errors by index, errStop for those not
+// made. failures picks the failed calls out of them.
+func background(t testing.TB, workers int, fn func(i int) error) (stop func() []error) {
+	t.Helper()
+	quit := make(chan struct{})
+	done := make(chan []error, 1)
+	go func() { done <- runLoad(maxLoad, workers, until(time.Hour, quit, fn)) }()
+	var once sync.Once
+	var errs []error
+	stop = func() []error {
+		once.Do(func() {
+			close(quit)
+			errs = <-done
+		})
+		return errs
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// failures returns the errors of the failed calls among errs whose index
+// keep accepts (nil: all), leaving out the calls not made (errStop).
+func failures(errs []error, keep func(i int) bool) []error {
+	var out []error
+	for i, err := range errs {
+		if err != nil && err != errStop && (keep == nil || keep(i)) {
+			out = append(out, err)
+		}
+	}
+	return out
 }
 
 func countErrs(errs []error, target error) (ok, matched, other int, firstOther error) {

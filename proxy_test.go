@@ -38,7 +38,7 @@ func TestThroughForwardProxy(t *testing.T) {
 	c := newClient(t, srv, DefaultConfig())
 	pu, _ := url.Parse(proxy.URL)
 	c.tr.Proxy = http.ProxyURL(pu)
-	if ok, _, _, err := countErrs(parallel(8, func(int) error { return post(c, srv.URL()+"/answer") }), nil); ok != 8 {
+	if ok, _, _, err := countErrs(load(t, 8, 8, func(int) error { return post(c, srv.URL()+"/answer") }), nil); ok != 8 {
 		t.Fatalf("%d of 8 succeeded through the proxy, first error: %v", ok, err)
 	}
 	if n := proxied.Load(); n != 8 {

@@ -2,7 +2,6 @@ package warmpool
 
 import (
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,26 +11,7 @@ import (
 // steadyLoad runs workers that post back to back until the duration passes.
 func steadyLoad(t testing.TB, c *Client, url string, workers int, d time.Duration) (ok, failed int) {
 	t.Helper()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	stop := time.Now().Add(d)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; n < 100000 && time.Now().Before(stop); n++ {
-				err := post(c, url)
-				mu.Lock()
-				if err != nil {
-					failed++
-				} else {
-					ok++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	ok, _, failed, _ = countErrs(load(t, maxLoad, workers, until(d, nil, func(int) error { return post(c, url) })), errStop)
 	return ok, failed
 }
 
@@ -87,7 +67,7 @@ func TestIdleRetentionTrimsAfterBurst(t *testing.T) {
 	cfg.KeepaliveExpiry = 400 * time.Millisecond
 	c := newClient(t, srv, cfg)
 	url := srv.URL() + "/answer"
-	if ok, _, _, err := countErrs(parallel(24, func(int) error { return post(c, url) }), nil); ok != 24 {
+	if ok, _, _, err := countErrs(load(t, 24, 24, func(int) error { return post(c, url) }), nil); ok != 24 {
 		t.Fatalf("burst: %d of 24 succeeded, first error: %v", ok, err)
 	}
 	if open := c.Stats().Open; open < 12 {
@@ -123,7 +103,7 @@ func TestIdleRetentionTrimsSoonAfterBurst(t *testing.T) {
 	cfg.KeepaliveExpiry = 20 * time.Second // window 2s
 	c := newClient(t, srv, cfg)
 	url := srv.URL() + "/answer"
-	if ok, _, _, err := countErrs(parallel(24, func(int) error { return post(c, url) }), nil); ok != 24 {
+	if ok, _, _, err := countErrs(load(t, 24, 24, func(int) error { return post(c, url) }), nil); ok != 24 {
 		t.Fatalf("burst: %d of 24 succeeded, first error: %v", ok, err)
 	}
 	if open := c.Stats().Open; open < 12 {

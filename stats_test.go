@@ -127,16 +127,9 @@ func loadPosts(t testing.TB, c *Client, url string, workers, n int) {
 
 // runPosts runs workers callers of n POSTs each to url.
 func runPosts(c *Client, url string, workers, n int) error {
-	errs := parallel(workers, func(int) error {
-		for range n {
-			if err := post(c, url); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	errs := runLoad(workers*n, workers, func(int) error { return post(c, url) })
 	if _, _, other, err := countErrs(errs, nil); other > 0 {
-		return fmt.Errorf("%d of %d workers failed, first: %w", other, workers, err)
+		return fmt.Errorf("%d of %d calls failed, first: %w", other, len(errs), err)
 	}
 	return nil
 }

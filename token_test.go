@@ -84,7 +84,7 @@ func TestCachedTokenFetchedOnce(t *testing.T) {
 	t.Run("concurrent first calls", func(t *testing.T) {
 		src := &countingSource{prefix: "tok", ttl: time.Hour, now: time.Now, delay: 50 * time.Millisecond}
 		c := newClient(t, srv, DefaultConfig(), WithTokenSource(src))
-		if ok, _, _, err := countErrs(parallel(100, func(int) error { return post(c, srv.URL()+"/answer") }), nil); ok != 100 {
+		if ok, _, _, err := countErrs(load(t, 100, 100, func(int) error { return post(c, srv.URL()+"/answer") }), nil); ok != 100 {
 			t.Fatalf("%d of 100 succeeded, first error: %v", ok, err)
 		}
 		if n := src.calls.Load(); n != 1 {
