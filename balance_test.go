@@ -3,9 +3,12 @@ package warmpool
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -334,4 +337,60 @@ func doAndDrain(c *Client, req *http.Request) error {
 		return errors.New(resp.Status)
 	}
 	return nil
+}
+
+// fakeResolver answers fleetName with the addresses the test sets.
+type fakeResolver struct {
+	mu      sync.Mutex
+	addrs   []string
+	lookups atomic.Int64
+}
+
+func (r *fakeResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	r.lookups.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if host != fleetName || len(r.addrs) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return slices.Clone(r.addrs), nil
+}
+
+func (r *fakeResolver) add(ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addrs = append(r.addrs, ip)
+}
+
+func (r *fakeResolver) remove(ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addrs = slices.DeleteFunc(r.addrs, func(a string) bool { return a == ip })
+}
+
+// shares turns counts into shares of their sum.
+func shares(n []int64) []float64 {
+	var sum int64
+	for _, v := range n {
+		sum += v
+	}
+	out := make([]float64, len(n))
+	for i, v := range n {
+		if sum > 0 {
+			out[i] = float64(v) / float64(sum)
+		}
+	}
+	return out
+}
+
+// diff is b − a, element by element.
+func diff(a, b []int64) []int64 {
+	out := make([]int64, len(b))
+	for i := range b {
+		out[i] = b[i]
+		if i < len(a) {
+			out[i] -= a[i]
+		}
+	}
+	return out
 }

@@ -365,26 +365,3 @@ func TestStatsCountsUnreadBodies(t *testing.T) {
 		t.Errorf("after a body read to the end: %d open, want 1", st.Open)
 	}
 }
-
-// TestMaxAgeRetiresBusyPOSTConnections: a connection kept busy by back-to-back
-// POSTs must still be retired after max_connection_age.
-func TestMaxAgeRetiresBusyPOSTConnections(t *testing.T) {
-	srv := startServer(t, refserver.Options{Delay: 5 * time.Millisecond})
-	cfg := DefaultConfig()
-	cfg.MaxConnectionAge = 20 * time.Millisecond
-	c := newClient(t, srv, cfg)
-	for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
-		if err := post(c, srv.URL()+"/answer"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := c.Stats(); st.ClosedBy.MaxAge < 3 {
-		t.Errorf("200ms of POSTs with max_connection_age 20ms retired %d connections (created %d), want ≥ 3", st.ClosedBy.MaxAge, st.Created)
-	}
-	c.Close()
-	// The last connection is closed by Close, unless it aged out first.
-	if st := c.Stats(); st.ClosedBy.Client > 1 || st.ClosedBy.Client+st.ClosedBy.MaxAge != st.Created || st.Open != 0 {
-		t.Errorf("after Close: created %d, open %d, closed by %+v; want every connection closed by max age but at most one by client",
-			st.Created, st.Open, st.ClosedBy)
-	}
-}

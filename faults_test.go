@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warmpool/warmpool/internal/faultproxy"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -204,21 +203,6 @@ func faultGet(ctx context.Context, c *Client, url string) error {
 		return &StatusError{StatusCode: resp.StatusCode, Method: req.Method, URL: url}
 	}
 	return nil
-}
-
-// faultProxy starts a fault proxy in front of upstream for the test.
-func faultProxy(t testing.TB, upstream string) *faultproxy.Proxy {
-	t.Helper()
-	p, err := faultproxy.New(upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("fault proxy: %v", err)
-		}
-	})
-	return p
 }
 
 // faultConfig is the base of every scenario: HTTP/1.1, short backoffs, so

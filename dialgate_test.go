@@ -261,3 +261,38 @@ func TestGoAwayOneDialPerGoAway(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTP2SharesOneConnection(t *testing.T) {
+	srv := startServer(t, refserver.Options{Proto: "tls", Delay: 50 * time.Millisecond})
+	c := newClient(t, srv, DefaultConfig())
+	url := srv.URL() + "/answer"
+	if err := post(c, url); err != nil { // learn by ALPN that the server speaks h2
+		t.Fatal(err)
+	}
+	if ok, _, _, err := countErrs(load(t, 100, 100, func(int) error { return post(c, url) }), nil); ok != 100 {
+		t.Fatalf("%d of 100 succeeded, first error: %v", ok, err)
+	}
+	st := srv.Stats()
+	if st.Accepted != 1 {
+		t.Errorf("server accepted %d connections, want 1", st.Accepted)
+	}
+	if got := st.Protocols["HTTP/2.0"]; got != 101 {
+		t.Errorf("server saw %d HTTP/2 requests, want 101 (protocols %v)", got, st.Protocols)
+	}
+}
+
+func TestH2C(t *testing.T) {
+	srv := startServer(t, refserver.Options{Proto: "h2c"})
+	cfg := DefaultConfig()
+	cfg.H2C = true
+	c := newClient(t, srv, cfg)
+	for range 10 {
+		if err := post(c, srv.URL()+"/answer"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := srv.Stats()
+	if st.Protocols["HTTP/2.0"] != 10 || st.Accepted != 1 {
+		t.Errorf("server saw protocols %v over %d connections, want 10 HTTP/2.0 over 1", st.Protocols, st.Accepted)
+	}
+}
