@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/warmpool/warmpool/internal/refserver"
@@ -69,98 +70,102 @@ func TestCachedTokenFetchedOnce(t *testing.T) {
 	})
 }
 
-// fakeClock is a settable clock for the token cache.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-
-func (f *fakeClock) add(d time.Duration) { f.mu.Lock(); f.t = f.t.Add(d); f.mu.Unlock() }
-
+// TestTokenCacheRefresh runs in a synctest bubble: its fake clock is the
+// cache's own (time.Now in the bubble), time.Sleep moves it on at once, and
+// synctest.Wait waits for the background refresh, so the test neither
+// sleeps nor polls.
 func TestTokenCacheRefresh(t *testing.T) {
-	ctx := context.Background()
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	src := &countingSource{prefix: "tok", ttl: time.Hour, now: clk.now}
-	cache := CachedTokenSource(src, 5*time.Minute)
-	cache.now = clk.now
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		src := &countingSource{prefix: "tok", ttl: time.Hour, now: time.Now}
+		cache := CachedTokenSource(src, 5*time.Minute)
 
-	get := func() string {
-		t.Helper()
-		tok, err := cache.Token(ctx)
-		if err != nil {
-			t.Fatalf("Token: %v", err)
+		get := func() string {
+			t.Helper()
+			tok, err := cache.Token(ctx)
+			if err != nil {
+				t.Fatalf("Token: %v", err)
+			}
+			return tok.Value
 		}
-		return tok.Value
-	}
-	waitFetches := func(n int64) {
-		t.Helper()
-		waitFor(t, fmt.Sprintf("%d fetches", n), 2*time.Second, func() bool {
-			f, _ := cache.FetchStats()
-			cache.mu.Lock()
-			idle := cache.inflight == nil
-			cache.mu.Unlock()
-			return f == n && idle
-		})
-	}
+		// fetches waits for the background refresh to end and checks the
+		// fetches made.
+		fetches := func(n int64) {
+			t.Helper()
+			synctest.Wait()
+			if f, _ := cache.FetchStats(); f != n {
+				t.Fatalf("got %d fetches, want %d", f, n)
+			}
+		}
 
-	if got := get(); got != "tok1" {
-		t.Fatalf("first token %q, want tok1", got)
-	}
-	clk.add(54 * time.Minute) // before the refresh window
-	if got := get(); got != "tok1" || src.calls.Load() != 1 {
-		t.Fatalf("got %q after %d fetches, want tok1 after 1", got, src.calls.Load())
-	}
+		if got := get(); got != "tok1" {
+			t.Fatalf("first token %q, want tok1", got)
+		}
+		time.Sleep(54 * time.Minute) // before the refresh window
+		if got := get(); got != "tok1" || src.calls.Load() != 1 {
+			t.Fatalf("got %q after %d fetches, want tok1 after 1", got, src.calls.Load())
+		}
 
-	clk.add(2 * time.Minute) // inside the window: old token served, refresh in background
-	src.fail.Store(true)
-	if got := get(); got != "tok1" {
-		t.Fatalf("in the refresh window got %q, want the still valid tok1", got)
-	}
-	waitFetches(2)
-	if got := get(); got != "tok1" {
-		t.Fatalf("after a failed refresh got %q, want the still valid tok1", got)
-	}
-	if _, failures := cache.FetchStats(); failures != 1 {
-		t.Errorf("failures = %d, want 1", failures)
-	}
+		time.Sleep(2 * time.Minute) // inside the window: old token served, refresh in background
+		src.fail.Store(true)
+		if got := get(); got != "tok1" {
+			t.Fatalf("in the refresh window got %q, want the still valid tok1", got)
+		}
+		fetches(2)
+		if got := get(); got != "tok1" {
+			t.Fatalf("after a failed refresh got %q, want the still valid tok1", got)
+		}
+		if _, failures := cache.FetchStats(); failures != 1 {
+			t.Errorf("failures = %d, want 1", failures)
+		}
 
-	clk.add(2 * time.Second) // past the retry pause: the next call refreshes again
-	src.fail.Store(false)
-	get()
-	waitFetches(3)
-	if got := get(); got != "tok3" {
-		t.Fatalf("after a successful refresh got %q, want tok3", got)
-	}
+		time.Sleep(2 * time.Second) // past the retry pause: the next call refreshes again
+		src.fail.Store(false)
+		get()
+		fetches(3)
+		if got := get(); got != "tok3" {
+			t.Fatalf("after a successful refresh got %q, want tok3", got)
+		}
 
-	clk.add(2 * time.Hour) // expired, issuer down: a clear error
-	src.fail.Store(true)
-	_, err := cache.Token(ctx)
-	if err == nil || !strings.Contains(err.Error(), "issuer unavailable") {
-		t.Fatalf("expired token with issuer down: got %v, want the fetch error", err)
-	}
+		time.Sleep(2 * time.Hour) // expired, issuer down: a clear error
+		src.fail.Store(true)
+		_, err := cache.Token(ctx)
+		if err == nil || !strings.Contains(err.Error(), "issuer unavailable") {
+			t.Fatalf("expired token with issuer down: got %v, want the fetch error", err)
+		}
 
-	cache.Invalidate()
-	src.fail.Store(false)
-	if got := get(); got != "tok5" {
-		t.Errorf("after Invalidate got %q, want a fresh tok5", got)
-	}
+		cache.Invalidate()
+		src.fail.Store(false)
+		if got := get(); got != "tok5" {
+			t.Errorf("after Invalidate got %q, want a fresh tok5", got)
+		}
+	})
 }
 
+// TestTokenWaitHonoursContext runs in a synctest bubble: the source's
+// 300ms and the caller's 20ms pass on the fake clock.
 func TestTokenWaitHonoursContext(t *testing.T) {
-	src := &countingSource{prefix: "tok", delay: 300 * time.Millisecond, now: time.Now}
-	cache := CachedTokenSource(src, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := cache.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want context.DeadlineExceeded", err)
-	}
-	// The shared fetch carries on for the next caller.
-	tok, err := cache.Token(context.Background())
-	if err != nil || tok.Value != "tok1" {
-		t.Fatalf("got %v, %v; want tok1 from the one shared fetch", tok.Value, err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		src := &countingSource{prefix: "tok", delay: 300 * time.Millisecond, now: time.Now}
+		cache := CachedTokenSource(src, 0)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if _, err := cache.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != 20*time.Millisecond {
+			t.Errorf("the caller waited %s, want its deadline, 20ms", d)
+		}
+		// The shared fetch carries on for the next caller.
+		tok, err := cache.Token(context.Background())
+		if err != nil || tok.Value != "tok1" {
+			t.Fatalf("got %v, %v; want tok1 from the one shared fetch", tok.Value, err)
+		}
+		if n := src.calls.Load(); n != 1 {
+			t.Errorf("source called %d times, want 1", n)
+		}
+	})
 }
 
 func TestTokenNeverPrinted(t *testing.T) {
@@ -240,10 +245,9 @@ func TestTokenSourcePanicIsAnError(t *testing.T) {
 	}
 }
 
-// tokenSchedSlack is what a bound on a token wait allows on top of the
-// timeout under test on a loaded machine running -race.
-const tokenSchedSlack = 250 * time.Millisecond
-
+// TestTokenIssuerHangs runs in a synctest bubble (the server, outside it,
+// is never dialed: the token comes first), so every call fails after
+// request_timeout exactly, on the fake clock.
 func TestTokenIssuerHangs(t *testing.T) {
 	const (
 		callers = 20
@@ -251,63 +255,65 @@ func TestTokenIssuerHangs(t *testing.T) {
 		timeout = time.Second
 	)
 	srv := startServer(t, refserver.Options{})
-	var calls atomic.Int64
-	// The source hangs until its context ends; the cache runs the fetch
-	// detached for up to 30s, so the test releases it at the end, lest
-	// goleak find the goroutine.
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	src := TokenSourceFunc(func(ctx context.Context) (Token, error) {
-		calls.Add(1)
-		select {
-		case <-ctx.Done():
-			return Token{}, ctx.Err()
-		case <-release:
-			return Token{Value: secret}, nil
-		}
-	})
-	cfg := DefaultConfig()
-	cfg.RequestTimeout = timeout
-	cfg.ConnectionTimeout = timeout
-	cfg.MaxRetries = -1
-	c := newClient(t, srv, cfg, WithTokenSource(src), WithLogger(slog.New(slog.DiscardHandler)))
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		// The source hangs until its context ends; the cache runs the fetch
+		// detached for up to 30s, so the test releases it at the end, lest
+		// goleak find the goroutine.
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		src := TokenSourceFunc(func(ctx context.Context) (Token, error) {
+			calls.Add(1)
+			select {
+			case <-ctx.Done():
+				return Token{}, ctx.Err()
+			case <-release:
+				return Token{Value: secret}, nil
+			}
+		})
+		cfg := DefaultConfig()
+		cfg.RequestTimeout = timeout
+		cfg.ConnectionTimeout = timeout
+		cfg.MaxRetries = -1
+		c := newClient(t, srv, cfg, WithTokenSource(src), WithLogger(slog.New(slog.DiscardHandler)))
 
-	durs := make([]time.Duration, callers)
-	errs := load(t, callers, callers, func(i int) error {
-		start := time.Now()
-		err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
-		durs[i] = time.Since(start)
-		return err
+		durs := make([]time.Duration, callers)
+		errs := load(t, callers, callers, func(i int) error {
+			start := time.Now()
+			err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
+			durs[i] = time.Since(start)
+			return err
+		})
+		for i, err := range errs {
+			var te *TokenError
+			switch {
+			case err == nil:
+				t.Errorf("call %d: got no error, want a *TokenError", i)
+				continue
+			case !errors.As(err, &te):
+				t.Errorf("call %d: got %T %v, want a *TokenError", i, err, err)
+			case te.Source == "":
+				t.Errorf("call %d: TokenError.Source is empty, want the source named", i)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("call %d: got %v, want errors.Is(err, context.DeadlineExceeded)", i, err)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("call %d: error %q contains the token", i, err)
+			}
+			if d := durs[i]; d != timeout {
+				t.Errorf("call %d: failed after %s, want request_timeout %s", i, d, timeout)
+			}
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("issuer calls: got %d, want 1 (one fetch shared by %d callers)", n, callers)
+		}
+		t.Logf("first error: %v", errs[0])
 	})
-	lo, hi := timeout-100*time.Millisecond, timeout+100*time.Millisecond+tokenSchedSlack
-	for i, err := range errs {
-		var te *TokenError
-		switch {
-		case err == nil:
-			t.Errorf("call %d: got no error, want a *TokenError", i)
-			continue
-		case !errors.As(err, &te):
-			t.Errorf("call %d: got %T %v, want a *TokenError", i, err, err)
-		case te.Source == "":
-			t.Errorf("call %d: TokenError.Source is empty, want the source named", i)
-		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("call %d: got %v, want errors.Is(err, context.DeadlineExceeded)", i, err)
-		}
-		if strings.Contains(err.Error(), secret) {
-			t.Errorf("call %d: error %q contains the token", i, err)
-		}
-		if d := durs[i]; d < lo || d > hi {
-			t.Errorf("call %d: failed after %s, want within [%s, %s] (request_timeout %s ± 100ms, +%s for a loaded machine)",
-				i, d, lo, hi, timeout, tokenSchedSlack)
-		}
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("issuer calls: got %d, want 1 (one fetch shared by %d callers)", n, callers)
-	}
-	t.Logf("first error: %v", errs[0])
 }
 
+// TestTokenIssuerDown runs in a synctest bubble (the server, outside it,
+// is never dialed): the second of load passes on the fake clock.
 func TestTokenIssuerDown(t *testing.T) {
 	const (
 		workers  = 8
@@ -315,45 +321,47 @@ func TestTokenIssuerDown(t *testing.T) {
 		period   = time.Second
 	)
 	srv := startServer(t, refserver.Options{})
-	var calls atomic.Int64
-	src := TokenSourceFunc(func(context.Context) (Token, error) {
-		calls.Add(1)
-		return Token{}, errors.New("issuer unavailable")
-	})
-	c := newClient(t, srv, DefaultConfig(), WithTokenSource(src), WithLogger(slog.New(slog.DiscardHandler)))
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		src := TokenSourceFunc(func(context.Context) (Token, error) {
+			calls.Add(1)
+			return Token{}, errors.New("issuer unavailable")
+		})
+		c := newClient(t, srv, DefaultConfig(), WithTokenSource(src), WithLogger(slog.New(slog.DiscardHandler)))
 
-	// 200 calls spread over 1s: each worker pauses 40ms between calls.
-	var (
-		made  atomic.Int64
-		mu    sync.Mutex
-		other []error
-	)
-	start := time.Now()
-	load(t, maxCalls, workers, until(period, nil, func(int) error {
-		made.Add(1)
-		err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
-		var te *TokenError
-		if !errors.As(err, &te) {
-			mu.Lock()
-			other = append(other, err)
-			mu.Unlock()
+		// 200 calls spread over 1s: each worker pauses 40ms between calls.
+		var (
+			made  atomic.Int64
+			mu    sync.Mutex
+			other []error
+		)
+		start := time.Now()
+		load(t, maxCalls, workers, until(period, nil, func(int) error {
+			made.Add(1)
+			err := c.PostJSON(context.Background(), srv.URL()+"/answer", question, nil)
+			var te *TokenError
+			if !errors.As(err, &te) {
+				mu.Lock()
+				other = append(other, err)
+				mu.Unlock()
+			}
+			time.Sleep(period * workers / maxCalls)
+			return nil
+		}))
+		elapsed := time.Since(start)
+		n := min(made.Load(), maxCalls)
+		if len(other) > 0 {
+			t.Errorf("%d of %d calls did not fail with a *TokenError; first: %v", len(other), n, other[0])
 		}
-		time.Sleep(period * workers / maxCalls)
-		return nil
-	}))
-	elapsed := time.Since(start)
-	n := min(made.Load(), maxCalls)
-	if len(other) > 0 {
-		t.Errorf("%d of %d calls did not fail with a *TokenError; first: %v", len(other), n, other[0])
-	}
-	secs := elapsed.Seconds()
-	if limit := 5*secs + 1; float64(calls.Load()) > limit {
-		t.Errorf("issuer calls: got %d over %s of load (%d calls), want ≤ 5 per second + 1 = %.1f", calls.Load(), elapsed.Round(time.Millisecond), n, limit)
-	}
-	if ss := srv.Stats(); ss.Requests != 0 {
-		t.Errorf("server requests: got %d, want 0 (no call has a token)", ss.Requests)
-	}
-	t.Logf("%d calls over %s, issuer called %d times", n, elapsed.Round(time.Millisecond), calls.Load())
+		secs := elapsed.Seconds()
+		if limit := 5*secs + 1; float64(calls.Load()) > limit {
+			t.Errorf("issuer calls: got %d over %s of load (%d calls), want ≤ 5 per second + 1 = %.1f", calls.Load(), elapsed.Round(time.Millisecond), n, limit)
+		}
+		if ss := srv.Stats(); ss.Requests != 0 {
+			t.Errorf("server requests: got %d, want 0 (no call has a token)", ss.Requests)
+		}
+		t.Logf("%d calls over %s, issuer called %d times", n, elapsed.Round(time.Millisecond), calls.Load())
+	})
 }
 
 func TestTokenRefreshNeverBlocks(t *testing.T) {
