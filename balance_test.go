@@ -83,7 +83,7 @@ func TestBalanceScaleUp(t *testing.T) {
 	url := f.url("/answer")
 
 	stop := background(t, 32, func(int) error { return post(c, url) })
-	time.Sleep(300 * time.Millisecond)
+	f.warm(t)
 
 	f.res.add(f.ip(3))
 	added := time.Now()
@@ -123,7 +123,7 @@ func TestBalanceScaleDown(t *testing.T) {
 	url := f.url("/answer")
 
 	stop := background(t, 32, func(int) error { return post(c, url) })
-	time.Sleep(300 * time.Millisecond)
+	f.warm(t)
 
 	f.res.remove(f.ip(2))
 	gone := f.addr(2)
@@ -193,7 +193,7 @@ func TestBalanceCrash(t *testing.T) {
 		}
 		return post(c, url)
 	})
-	time.Sleep(300 * time.Millisecond)
+	f.warm(t)
 
 	dead := f.addr(1)
 	inflight := f.srv(1).Stats().InFlight
@@ -219,7 +219,7 @@ func TestBalanceCrash(t *testing.T) {
 			t.Fatalf("while ejected: connections created %d → %d, dial failures %d → %d, want no dial",
 				ejectedAt.Created, h.Created, ejectedAt.DialFailures.Total(), h.DialFailures.Total())
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // a poll: the ejection ends on the client's own clock, unannounced
 	}
 	back := f.srv(1).Stats().Requests
 	waitFor(t, "traffic to return to the restarted backend", 3*time.Second, func() bool {

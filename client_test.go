@@ -375,7 +375,7 @@ func TestCloseWithCallsInFlight(t *testing.T) {
 			if newErr = post(c, srv.URL()+"/answer"); errors.Is(newErr, ErrClosed) {
 				break
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // a poll: nothing but a refused call tells that Shutdown began
 		}
 		if !errors.Is(newErr, ErrClosed) {
 			t.Errorf("a new call during Shutdown got %v, want ErrClosed", newErr)

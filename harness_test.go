@@ -43,7 +43,12 @@ func newClient(t testing.TB, srv *refserver.Server, cfg Config, opts ...Option) 
 	return c
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor polls cond every 5ms until it holds or the timeout passes. Tests
+// poll only for a state that shows nowhere but in counts read from outside
+// (a server's Stats, the client's Stats after a close that net/http or the
+// janitor makes on its own goroutine), where no hook or channel says when it
+// changes; what names the state waited for. Waits on time alone run in
+// synctest bubbles instead.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -342,6 +347,25 @@ func (f *fleet) requests() []int64 {
 		}
 	}
 	return out
+}
+
+// warm waits until every backend up and in the resolver has served 50
+// requests: the test's load runs on all of them. It polls: the servers'
+// counts are the only sign.
+func (f *fleet) warm(t testing.TB) {
+	t.Helper()
+	f.res.mu.Lock()
+	ips := slices.Clone(f.res.addrs)
+	f.res.mu.Unlock()
+	waitFor(t, fmt.Sprintf("the load to reach the %d backends in the resolver", len(ips)), 3*time.Second, func() bool {
+		n := f.requests()
+		for i := range n {
+			if slices.Contains(ips, f.ip(i)) && n[i] < 50 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // url is the fleet's URL for path, by name.

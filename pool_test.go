@@ -101,7 +101,14 @@ func TestIdleRetentionTrimsSoonAfterBurst(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxKeepaliveConnections = 4
 	cfg.KeepaliveExpiry = 20 * time.Second // window 2s
-	c := newClient(t, srv, cfg)
+	// ConnClosed, called once Stats counts the close, wakes the wait below.
+	closed := make(chan struct{}, 1)
+	c := newClient(t, srv, cfg, WithHooks(Hooks{ConnClosed: func(ConnInfo, string) {
+		select {
+		case closed <- struct{}{}:
+		default:
+		}
+	}}))
 	url := srv.URL() + "/answer"
 	if ok, _, _, err := countErrs(load(t, 24, 24, func(int) error { return post(c, url) }), nil); ok != 24 {
 		t.Fatalf("burst: %d of 24 succeeded, first error: %v", ok, err)
@@ -109,9 +116,14 @@ func TestIdleRetentionTrimsSoonAfterBurst(t *testing.T) {
 	if open := c.Stats().Open; open < 12 {
 		t.Fatalf("burst left %d connections open, want most of 24", open)
 	}
-	deadline := time.Now().Add(5 * time.Second) // window 2s, a generous bound for a loaded machine
-	for time.Now().Before(deadline) && c.Stats().Open > int64(cfg.MaxKeepaliveConnections) {
-		time.Sleep(50 * time.Millisecond)
+	deadline := time.After(5 * time.Second) // window 2s, a generous bound for a loaded machine
+wait:
+	for c.Stats().Open > int64(cfg.MaxKeepaliveConnections) {
+		select {
+		case <-closed:
+		case <-deadline:
+			break wait
+		}
 	}
 	st := c.Stats()
 	if st.Open != int64(cfg.MaxKeepaliveConnections) || st.ClosedBy.Trim != st.Created-st.Open {

@@ -73,7 +73,7 @@ func TestStatsMatchServerUnderChurn(t *testing.T) {
 							t.Fatalf("after 3s: server open %d, client open %d (used %d, in use %d, in flight %d), want the used ones closed; client closed by %+v",
 								srv.Stats().Open, st.Open, c.usedOpen(), st.InUse, st.InFlight, st.ClosedBy)
 						}
-						time.Sleep(5 * time.Millisecond)
+						time.Sleep(5 * time.Millisecond) // a poll: the closes come from the server's side
 					}
 				}
 				waitFor(t, "the server's open connections to match the client's", 3*time.Second, func() bool {
