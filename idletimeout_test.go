@@ -36,6 +36,7 @@ func idleBursts(t testing.TB, c *Client, url string, bursts, n int, gap time.Dur
 // timeout and closes idle connections before the server does: no call
 // fails after the first burst.
 func TestIdleTimeoutLearnedFromClose(t *testing.T) {
+	t.Parallel() // it waits on the server's idle timeout, not on the CPU
 	const (
 		idle    = 300 * time.Millisecond
 		bursts  = 20
@@ -76,6 +77,7 @@ func TestIdleTimeoutLearnedFromClose(t *testing.T) {
 // TestIdleTimeoutLearnedFromHeader: a server that announces its idle
 // timeout in a Keep-Alive header is never caught out, not even once.
 func TestIdleTimeoutLearnedFromHeader(t *testing.T) {
+	t.Parallel() // it waits on the server's idle timeout, not on the CPU
 	const (
 		idle    = time.Second
 		bursts  = 5

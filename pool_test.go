@@ -97,6 +97,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // connections beyond max_keepalive_connections within the demand window (a
 // tenth of keepalive_expiry, at least 1s), not keepalive_expiry later.
 func TestIdleRetentionTrimsSoonAfterBurst(t *testing.T) {
+	t.Parallel() // it waits for the demand window to pass, not on the CPU
 	srv := startServer(t, refserver.Options{Delay: 30 * time.Millisecond})
 	cfg := DefaultConfig()
 	cfg.MaxKeepaliveConnections = 4
