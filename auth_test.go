@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/warmpool/warmpool/internal/refserver"
 )
@@ -33,7 +34,9 @@ func (l *authLog) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
+
 func (l *authLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
+
 func (l *authLog) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -373,5 +376,83 @@ func TestRegisterTokenSourceTypePanics(t *testing.T) {
 			}()
 			call()
 		})
+	}
+}
+
+func TestTokenIsSentAndChecked(t *testing.T) {
+	srv := startServer(t, refserver.Options{Token: secret})
+	good := newClient(t, srv, DefaultConfig(), WithTokenSource(StaticToken(secret)))
+	if err := post(good, srv.URL()+"/answer"); err != nil {
+		t.Fatalf("with the right token: %v", err)
+	}
+	none := newClient(t, srv, DefaultConfig())
+	var se *StatusError
+	if err := post(none, srv.URL()+"/answer"); !errors.As(err, &se) || se.StatusCode != 401 {
+		t.Fatalf("without a token: got %v, want StatusError 401", err)
+	}
+	wrong := newClient(t, srv, DefaultConfig(), WithTokenSource(StaticToken("wrong-"+secret)))
+	err := post(wrong, srv.URL()+"/answer")
+	if !errors.As(err, &se) || se.StatusCode != 401 {
+		t.Fatalf("with a wrong token: got %v, want StatusError 401", err)
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(string(se.Body), secret) {
+		t.Errorf("error leaks the token: %v / %q", err, se.Body)
+	}
+}
+
+func TestTokenNotSentOverPlainHTTPToRemoteHost(t *testing.T) {
+	c, err := New(DefaultConfig(), WithTokenSource(StaticToken(secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// 192.0.2.0/24 is TEST-NET-1: never routed, and never dialed here
+	// because the check comes first.
+	err = c.PostJSON(context.Background(), "http://192.0.2.1/answer", question, nil)
+	if err == nil || !strings.Contains(err.Error(), "allow_insecure_token") {
+		t.Fatalf("got %v, want an error naming allow_insecure_token", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error leaks the token: %v", err)
+	}
+}
+
+// TestTokenPerOrigin checks that WithTokenSourceFor gives each origin its own
+// cached token, fetched once, with the origin as the audience.
+func TestTokenPerOrigin(t *testing.T) {
+	type seen struct{ path, auth string }
+	got := make(chan seen, 100)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- seen{r.URL.Path, r.Header.Get("Authorization")} })
+	a, b := httptest.NewServer(h), httptest.NewServer(h)
+	defer a.Close()
+	defer b.Close()
+
+	var mu sync.Mutex
+	fetches := map[string]int{}
+	c := newClient(t, &refserver.Server{}, DefaultConfig(), WithTokenSourceFor(func(aud string) TokenSource {
+		return TokenSourceFunc(func(context.Context) (Token, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			fetches[aud]++
+			return Token{Value: fmt.Sprintf("for %s #%d", aud, fetches[aud]), Expiry: time.Now().Add(time.Hour)}, nil
+		})
+	}))
+	for i := range 10 {
+		for _, srv := range []*httptest.Server{a, b} {
+			resp, err := c.HTTPClient().Get(srv.URL + "/" + srv.URL[7:])
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			resp.Body.Close()
+			if s := <-got; s.auth != "Bearer for "+srv.URL+" #1" {
+				t.Fatalf("request %d to %s: got Authorization %q, want its origin's first token", i, s.path, s.auth)
+			}
+		}
+	}
+	if want := map[string]int{a.URL: 1, b.URL: 1}; fmt.Sprint(fetches) != fmt.Sprint(want) {
+		t.Errorf("got fetches per audience %v, want %v", fetches, want)
+	}
+	if f, _ := c.tokens.fetchStats(); f != 2 {
+		t.Errorf("got %d fetches in all, want 2", f)
 	}
 }

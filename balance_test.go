@@ -3,9 +3,12 @@ package warmpool
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,9 +86,8 @@ func TestBalanceScaleUp(t *testing.T) {
 	c := f.client(cfg)
 	url := f.url("/answer")
 
-	l := startLoad(t)
-	l.run(32, "post", func() error { return post(c, url) })
-	time.Sleep(300 * time.Millisecond)
+	stop := background(t, 32, func(int) error { return post(c, url) })
+	f.warm(t)
 
 	f.res.add(f.ip(3))
 	added := time.Now()
@@ -108,8 +110,7 @@ func TestBalanceScaleUp(t *testing.T) {
 			prev, prevAt = now, time.Now()
 		}
 	}
-	l.end()
-	if errs := l.errs("post"); len(errs) > 0 {
+	if errs := failures(stop(), nil); len(errs) > 0 {
 		t.Errorf("%d POSTs failed, first: %v", len(errs), errs[0])
 	}
 }
@@ -125,9 +126,8 @@ func TestBalanceScaleDown(t *testing.T) {
 	c := f.client(cfg)
 	url := f.url("/answer")
 
-	l := startLoad(t)
-	l.run(32, "post", func() error { return post(c, url) })
-	time.Sleep(300 * time.Millisecond)
+	stop := background(t, 32, func(int) error { return post(c, url) })
+	f.warm(t)
 
 	f.res.remove(f.ip(2))
 	gone := f.addr(2)
@@ -147,9 +147,7 @@ func TestBalanceScaleDown(t *testing.T) {
 		}
 	})
 	time.Sleep(300 * time.Millisecond)
-	l.end()
-
-	if errs := l.errs("post"); len(errs) > 0 {
+	if errs := failures(stop(), nil); len(errs) > 0 {
 		t.Errorf("%d plain POSTs failed, want 0; first: %v", len(errs), errs[0])
 	}
 	if after := f.requests()[2]; after > before+32 {
@@ -187,11 +185,19 @@ func TestBalanceCrash(t *testing.T) {
 		return doAndDrain(c, req)
 	}
 
-	l := startLoad(t)
-	l.run(10, "get", get)
-	l.run(10, "keyed", keyed)
-	l.run(10, "plain", func() error { return post(c, url) })
-	time.Sleep(300 * time.Millisecond)
+	// 30 workers: 0–9 GET, 10–19 keyed POSTs, 20–29 plain POSTs.
+	kinds := []string{"get", "keyed", "plain"}
+	kind := func(i int) string { return kinds[i%30/10] }
+	stop := background(t, 30, func(i int) error {
+		switch kind(i) {
+		case "get":
+			return get()
+		case "keyed":
+			return keyed()
+		}
+		return post(c, url)
+	})
+	f.warm(t)
 
 	dead := f.addr(1)
 	inflight := f.srv(1).Stats().InFlight
@@ -217,20 +223,20 @@ func TestBalanceCrash(t *testing.T) {
 			t.Fatalf("while ejected: connections created %d → %d, dial failures %d → %d, want no dial",
 				ejectedAt.Created, h.Created, ejectedAt.DialFailures.Total(), h.DialFailures.Total())
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // a poll: the ejection ends on the client's own clock, unannounced
 	}
 	back := f.srv(1).Stats().Requests
 	waitFor(t, "traffic to return to the restarted backend", 3*time.Second, func() bool {
 		return f.srv(1).Stats().Requests > back+100
 	})
-	l.end()
-
-	for _, kind := range []string{"get", "keyed"} {
-		if errs := l.errs(kind); len(errs) > 0 {
-			t.Errorf("%d %s calls failed, want 0; first: %v", len(errs), kind, errs[0])
+	errs := stop()
+	for _, k := range kinds[:2] {
+		if errs := failures(errs, func(i int) bool { return kind(i) == k }); len(errs) > 0 {
+			t.Errorf("%d %s calls failed, want 0; first: %v", len(errs), k, errs[0])
 		}
 	}
-	plain := l.errs("plain")
+	plain := failures(errs, func(i int) bool { return kind(i) == "plain" })
+	ok, _, _, _ := countErrs(errs, errStop)
 	if len(plain) > 10 {
 		t.Errorf("%d plain POSTs failed, want at most one per plain worker (10), those in flight on the crashed server", len(plain))
 	}
@@ -246,7 +252,7 @@ func TestBalanceCrash(t *testing.T) {
 		t.Errorf("Ejections = %d, want ≥ 1", n)
 	}
 	t.Logf("calls %d, plain POST failures %d (server had %d in flight), requests per backend %v",
-		l.calls.Load(), len(plain), inflight, f.requests())
+		ok+len(failures(errs, nil)), len(plain), inflight, f.requests())
 }
 
 // TestBalanceSlowEndpoint: one endpoint answers 30 ms slower. p2c, which
@@ -270,16 +276,9 @@ func TestBalanceSlowEndpoint(t *testing.T) {
 			// 16 workers: with more, under -race on a small machine, the
 			// fast backends queue for CPU long enough that 30 ms is no
 			// longer much slower.
-			errs := parallel(16, func(int) error {
-				for range 120 {
-					if err := post(c, url); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			errs := load(t, 16*120, 16, func(int) error { return post(c, url) })
 			if _, _, other, first := countErrs(errs, nil); other > 0 {
-				t.Fatalf("%d workers failed, first: %v", other, first)
+				t.Fatalf("%d of %d calls failed, first: %v", other, len(errs), first)
 			}
 			got := f.requests()
 			sh := shares(got)
@@ -342,4 +341,60 @@ func doAndDrain(c *Client, req *http.Request) error {
 		return errors.New(resp.Status)
 	}
 	return nil
+}
+
+// fakeResolver answers fleetName with the addresses the test sets.
+type fakeResolver struct {
+	mu      sync.Mutex
+	addrs   []string
+	lookups atomic.Int64
+}
+
+func (r *fakeResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	r.lookups.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if host != fleetName || len(r.addrs) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return slices.Clone(r.addrs), nil
+}
+
+func (r *fakeResolver) add(ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addrs = append(r.addrs, ip)
+}
+
+func (r *fakeResolver) remove(ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addrs = slices.DeleteFunc(r.addrs, func(a string) bool { return a == ip })
+}
+
+// shares turns counts into shares of their sum.
+func shares(n []int64) []float64 {
+	var sum int64
+	for _, v := range n {
+		sum += v
+	}
+	out := make([]float64, len(n))
+	for i, v := range n {
+		if sum > 0 {
+			out[i] = float64(v) / float64(sum)
+		}
+	}
+	return out
+}
+
+// diff is b − a, element by element.
+func diff(a, b []int64) []int64 {
+	out := make([]int64, len(b))
+	for i := range b {
+		out[i] = b[i]
+		if i < len(a) {
+			out[i] -= a[i]
+		}
+	}
+	return out
 }

@@ -2,222 +2,20 @@ package warmpool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/warmpool/warmpool/internal/refserver"
 )
-
-// protos are the server/client pairs every pooling test runs in.
-var protos = []struct {
-	name   string
-	server string
-	http2  bool
-}{
-	{"http1", "http", false},
-	{"tls-http1", "tls-h1", false},
-	{"tls-http2", "tls", true},
-}
-
-func TestSequentialPostsUseOneConnection(t *testing.T) {
-	for _, p := range protos {
-		t.Run(p.name, func(t *testing.T) {
-			srv := startServer(t, refserver.Options{Proto: p.server})
-			cfg := DefaultConfig()
-			cfg.DisableHTTP2 = !p.http2
-			c := newClient(t, srv, cfg)
-			for i := range 1000 {
-				if err := post(c, srv.URL()+"/answer"); err != nil {
-					t.Fatalf("request %d: %v", i, err)
-				}
-			}
-			st := srv.Stats()
-			if st.Accepted != 1 {
-				t.Errorf("server accepted %d connections, want 1", st.Accepted)
-			}
-			if st.Executions != 1000 {
-				t.Errorf("server executed %d requests, want 1000", st.Executions)
-			}
-			cs := c.Stats()
-			if cs.Created != 1 || cs.Requests != 1000 || cs.Reused != 999 {
-				t.Errorf("client stats created=%d requests=%d reused=%d, want 1, 1000, 999", cs.Created, cs.Requests, cs.Reused)
-			}
-		})
-	}
-}
-
-func TestConcurrentCallersReuseWarmConnections(t *testing.T) {
-	const callers = 50
-	for _, p := range protos[:2] {
-		t.Run(p.name, func(t *testing.T) {
-			// The delay keeps all callers in flight together, so warm-up
-			// opens one connection per caller.
-			srv := startServer(t, refserver.Options{Proto: p.server, Delay: 10 * time.Millisecond})
-			cfg := DefaultConfig()
-			cfg.MaxKeepaliveConnections = callers
-			cfg.DisableHTTP2 = true
-			c := newClient(t, srv, cfg)
-			url := srv.URL() + "/answer"
-			if _, _, other, err := countErrs(parallel(callers, func(int) error { return post(c, url) }), nil); other > 0 {
-				t.Fatalf("warm-up: %d errors, first: %v", other, err)
-			}
-			if warm := srv.Stats().Accepted; warm > callers {
-				t.Fatalf("warm-up opened %d connections for %d callers", warm, callers)
-			}
-			errs := parallel(callers, func(int) error {
-				for range 20 {
-					if err := post(c, url); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if _, _, other, err := countErrs(errs, nil); other > 0 {
-				t.Fatalf("%d callers failed, first: %v", other, err)
-			}
-			// Warm-up may have served a caller on a freed connection (a
-			// dial held back), so steady state may add up to the callers;
-			// on a loaded machine a caller may find every connection busy
-			// for a moment and dial one more. None may be closed and
-			// reopened, and most requests must reuse a connection.
-			st := srv.Stats()
-			// The figure the README quotes for the dial gate (50 on a quiet
-			// machine; 56 with net/http's dialing alone).
-			t.Logf("server accepted %d connections for %d callers (dials held back and dropped: %d)", st.Accepted, callers, c.Stats().DialsAvoided)
-			if st.Accepted > 2*callers || st.Open != st.Accepted {
-				t.Errorf("server accepted %d connections for %d callers, %d still open; want ≤ %d, all open; client stats %+v", st.Accepted, callers, st.Open, 2*callers, c.Stats().HostStats)
-			}
-			if cs := c.Stats(); cs.Reused < cs.Requests-st.Accepted {
-				t.Errorf("%d of %d requests reused a connection, want all but one per connection (%d)", cs.Reused, cs.Requests, st.Accepted)
-			}
-			if cs := c.Stats(); cs.Closed != 0 {
-				t.Errorf("client closed %d connections after warm-up (%+v), want none", cs.Closed, cs.ClosedBy)
-			}
-			if st.PeakOpen > int64(cfg.MaxConnections) {
-				t.Errorf("server saw %d open connections, max_connections is %d", st.PeakOpen, cfg.MaxConnections)
-			}
-		})
-	}
-}
-
-func TestMaxConnectionsAndPoolTimeout(t *testing.T) {
-	const callers, limit = 50, 5
-	for _, p := range protos[:2] {
-		t.Run(p.name, func(t *testing.T) {
-			srv := startServer(t, refserver.Options{Proto: p.server, Delay: 600 * time.Millisecond})
-			cfg := DefaultConfig()
-			cfg.MaxKeepaliveConnections = limit
-			cfg.MaxConnections = limit
-			cfg.PoolTimeout = 200 * time.Millisecond
-			cfg.DisableHTTP2 = true
-			c := newClient(t, srv, cfg)
-
-			durations := make([]time.Duration, callers)
-			errs := parallel(callers, func(i int) error {
-				start := time.Now()
-				err := post(c, srv.URL()+"/answer")
-				durations[i] = time.Since(start)
-				return err
-			})
-			ok, timedOut, other, firstOther := countErrs(errs, ErrPoolTimeout)
-			if other > 0 {
-				t.Fatalf("%d unexpected errors, first: %v", other, firstOther)
-			}
-			// Exactly limit succeed when timers are punctual; on a loaded
-			// machine a late timer can let a waiter take a freed connection.
-			if ok < limit || ok > 2*limit || ok+timedOut != callers {
-				t.Errorf("got %d ok and %d pool timeouts, want %d (at most %d) and the rest", ok, timedOut, limit, 2*limit)
-			}
-			for i, err := range errs {
-				if err != nil && (durations[i] < 150*time.Millisecond || durations[i] > 3*time.Second) {
-					t.Errorf("caller %d got ErrPoolTimeout after %s, want about 200ms (generous bound: 3s on a loaded machine)", i, durations[i])
-				}
-			}
-			if peak := srv.Stats().PeakOpen; peak > limit {
-				t.Errorf("server saw %d connections open at once, want ≤ %d", peak, limit)
-			}
-			if got := c.Stats().PoolTimeouts; got != int64(timedOut) {
-				t.Errorf("Stats().PoolTimeouts = %d, want %d", got, timedOut)
-			}
-		})
-	}
-}
-
-func TestMaxConnectionsQueuesWithinPoolTimeout(t *testing.T) {
-	srv := startServer(t, refserver.Options{Delay: 20 * time.Millisecond})
-	cfg := DefaultConfig()
-	cfg.MaxKeepaliveConnections = 3
-	cfg.MaxConnections = 3
-	c := newClient(t, srv, cfg)
-	errs := parallel(30, func(int) error { return post(c, srv.URL()+"/answer") })
-	if ok, _, _, err := countErrs(errs, nil); ok != 30 {
-		t.Fatalf("%d of 30 succeeded, first error: %v", ok, err)
-	}
-	if st := srv.Stats(); st.PeakOpen > 3 || st.Accepted > 3 {
-		t.Errorf("server accepted %d, peak open %d; want ≤ 3 each", st.Accepted, st.PeakOpen)
-	}
-}
-
-func TestKeepaliveExpiryClosesIdleConnection(t *testing.T) {
-	srv := startServer(t, refserver.Options{})
-	cfg := DefaultConfig()
-	cfg.KeepaliveExpiry = 200 * time.Millisecond
-	c := newClient(t, srv, cfg)
-	if err := post(c, srv.URL()+"/answer"); err != nil {
-		t.Fatal(err)
-	}
-	idleFrom := time.Now()
-	if open := srv.Stats().Open; open != 1 {
-		t.Fatalf("server has %d open connections, want 1", open)
-	}
-	waitFor(t, "the server to see the idle connection closed", 3*time.Second, func() bool { return srv.Stats().Open == 0 })
-	if d := time.Since(idleFrom); d < 150*time.Millisecond {
-		t.Errorf("idle connection closed after %s, want ≥ keepalive_expiry (200ms)", d)
-	}
-	waitFor(t, "client stats to count the close", time.Second, func() bool { return c.Stats().Closed == 1 })
-	if st := c.Stats(); st.ClosedBy.IdleExpiry != 1 || st.Open != 0 {
-		t.Errorf("client stats open=%d closed by idle expiry=%d, want 0 and 1", st.Open, st.ClosedBy.IdleExpiry)
-	}
-}
-
-func TestHTTP2SharesOneConnection(t *testing.T) {
-	srv := startServer(t, refserver.Options{Proto: "tls", Delay: 50 * time.Millisecond})
-	c := newClient(t, srv, DefaultConfig())
-	url := srv.URL() + "/answer"
-	if err := post(c, url); err != nil { // learn by ALPN that the server speaks h2
-		t.Fatal(err)
-	}
-	if ok, _, _, err := countErrs(parallel(100, func(int) error { return post(c, url) }), nil); ok != 100 {
-		t.Fatalf("%d of 100 succeeded, first error: %v", ok, err)
-	}
-	st := srv.Stats()
-	if st.Accepted != 1 {
-		t.Errorf("server accepted %d connections, want 1", st.Accepted)
-	}
-	if got := st.Protocols["HTTP/2.0"]; got != 101 {
-		t.Errorf("server saw %d HTTP/2 requests, want 101 (protocols %v)", got, st.Protocols)
-	}
-}
-
-func TestH2C(t *testing.T) {
-	srv := startServer(t, refserver.Options{Proto: "h2c"})
-	cfg := DefaultConfig()
-	cfg.H2C = true
-	c := newClient(t, srv, cfg)
-	for range 10 {
-		if err := post(c, srv.URL()+"/answer"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := srv.Stats()
-	if st.Protocols["HTTP/2.0"] != 10 || st.Accepted != 1 {
-		t.Errorf("server saw protocols %v over %d connections, want 10 HTTP/2.0 over 1", st.Protocols, st.Accepted)
-	}
-}
 
 func TestHTTPClientSharesPool(t *testing.T) {
 	srv := startServer(t, refserver.Options{Token: "t0ken"})
@@ -304,4 +102,293 @@ func TestShutdownGivesUpWhenContextEnds(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Error("in-flight request succeeded after a forced close, want an error")
 	}
+}
+
+// failingTransport is a RoundTripper that always fails.
+type failingTransport struct{}
+
+var errFailingTransport = errors.New("failing transport")
+
+func (failingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return nil, errFailingTransport
+}
+
+func TestHTTPClientIsACopy(t *testing.T) {
+	srv := startServer(t, refserver.Options{Delay: 20 * time.Millisecond})
+	c := newClient(t, srv, DefaultConfig())
+	url := srv.URL() + "/answer"
+
+	h1, h2 := c.HTTPClient(), c.HTTPClient()
+	if h1 == h2 {
+		t.Fatal("HTTPClient() returned the same *http.Client twice, want a new one per call")
+	}
+
+	// Requests in flight through PostJSON and a third copy while h1 is
+	// changed: under -race, no copy shares state with another.
+	h3 := c.HTTPClient()
+	inflight := make(chan []error)
+	go func() {
+		inflight <- load(t, 8, 8, func(i int) error {
+			if i%2 == 0 {
+				return post(c, url)
+			}
+			resp, err := h3.Post(url, "application/json", strings.NewReader(`{"question":"q"}`))
+			if err != nil {
+				return err
+			}
+			return drainStatus(resp)
+		})
+	}()
+	h1.Transport = failingTransport{}
+	h1.Timeout = time.Second
+
+	if _, err := h1.Post(url, "application/json", strings.NewReader(`{}`)); !errors.Is(err, errFailingTransport) {
+		t.Errorf("the changed copy: got %v, want the failing transport's error", err)
+	}
+	if err := post(c, url); err != nil {
+		t.Errorf("PostJSON after a copy's Transport was changed: got %v, want nil", err)
+	}
+	resp, err := h2.Post(url, "application/json", strings.NewReader(`{"question":"q"}`))
+	if err != nil {
+		t.Errorf("another copy after one's Transport was changed: got %v, want nil", err)
+	} else if err := drainStatus(resp); err != nil {
+		t.Errorf("another copy: %v", err)
+	}
+	if h2.Transport == h1.Transport {
+		t.Error("the other copy's Transport changed with the first's")
+	}
+	if ok, _, _, first := countErrs(<-inflight, nil); ok != 8 {
+		t.Errorf("requests in flight while a copy changed: got %d of 8 succeeding, want all; first error: %v", ok, first)
+	}
+}
+
+// drainStatus reads and closes resp's body and fails on a non-2xx status.
+func drainStatus(resp *http.Response) error {
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return errors.New("status " + resp.Status)
+	}
+	return nil
+}
+
+func TestDoJSONMethods(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/nocontent":
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case "/missing":
+			http.Error(w, "no such thing", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"method": r.Method, "body": string(body)})
+	}))
+	defer ts.Close()
+	cfg := DefaultConfig()
+	cfg.MaxRetries = -1
+	c, err := New(cfg, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	type echo struct{ Method, Body string }
+	in := map[string]int{"n": 1}
+	for _, tc := range []struct {
+		method string
+		in     any
+		body   string
+	}{
+		{http.MethodGet, nil, ""},
+		{http.MethodPut, in, `{"n":1}`},
+		{http.MethodPatch, in, `{"n":1}`},
+		{http.MethodDelete, nil, ""},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			var out struct {
+				Method string `json:"method"`
+				Body   string `json:"body"`
+			}
+			if err := c.DoJSON(context.Background(), tc.method, ts.URL+"/echo", tc.in, &out); err != nil {
+				t.Fatalf("DoJSON: %v", err)
+			}
+			if got, want := (echo{out.Method, out.Body}), (echo{tc.method, tc.body}); got != want {
+				t.Errorf("server saw %+v, want %+v", got, want)
+			}
+		})
+	}
+	t.Run("204_leaves_out_untouched", func(t *testing.T) {
+		out := map[string]string{"kept": "yes"}
+		if err := c.DoJSON(context.Background(), http.MethodPut, ts.URL+"/nocontent", in, &out); err != nil {
+			t.Fatalf("DoJSON: %v", err)
+		}
+		if len(out) != 1 || out["kept"] != "yes" {
+			t.Errorf("out after a 204: got %v, want it untouched", out)
+		}
+	})
+	t.Run("non_2xx_is_StatusError", func(t *testing.T) {
+		err := c.DoJSON(context.Background(), http.MethodDelete, ts.URL+"/missing", nil, nil)
+		se, ok := errors.AsType[*StatusError](err)
+		if !ok {
+			t.Fatalf("DoJSON: got %v, want a *StatusError", err)
+		}
+		if se.StatusCode != http.StatusNotFound || se.Method != http.MethodDelete {
+			t.Errorf("StatusError: got %d %s, want 404 DELETE", se.StatusCode, se.Method)
+		}
+	})
+}
+
+func TestDefaultUserAgent(t *testing.T) {
+	var ua atomic.Value
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ua.Store(r.Header.Get("User-Agent"))
+	}))
+	defer ts.Close()
+	c, err := New(DefaultConfig(), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		name, set string
+		check     func(string) bool
+		want      string
+	}{
+		{"default", "", func(s string) bool { return strings.HasPrefix(s, "warmpool") }, `starting "warmpool"`},
+		{"own", "my-service/1.2", func(s string) bool { return s == "my-service/1.2" }, `"my-service/1.2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, ts.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.set != "" {
+				req.Header.Set("User-Agent", tc.set)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drainStatus(resp)
+			if got, _ := ua.Load().(string); !tc.check(got) {
+				t.Errorf("User-Agent at the server: got %q, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// slowRoute is a GET handler that takes d, or less if the request is
+// cancelled.
+func slowRoute(d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		w.Write([]byte("slow"))
+	})
+}
+
+func TestCloseWithCallsInFlight(t *testing.T) {
+	const (
+		posts = 70
+		gets  = 30
+		delay = 500 * time.Millisecond
+	)
+	newServer := func(t *testing.T) *refserver.Server {
+		return startServer(t, refserver.Options{Delay: delay, Routes: map[string]http.Handler{"GET /slow": slowRoute(delay)}})
+	}
+	call := func(c *Client, srv *refserver.Server, i int) error {
+		if i < posts {
+			return post(c, srv.URL()+"/answer")
+		}
+		return getURL(c, srv.URL()+"/slow")
+	}
+
+	t.Run("close", func(t *testing.T) {
+		srv := newServer(t)
+		var retries, retriesAfterClose atomic.Int64
+		var closed atomic.Bool
+		c := newClient(t, srv, DefaultConfig(), WithLogger(slog.New(slog.DiscardHandler)), WithHooks(Hooks{
+			Retry: func(RetryInfo) {
+				retries.Add(1)
+				if closed.Load() {
+					retriesAfterClose.Add(1)
+				}
+			},
+		}))
+		done := make(chan []error)
+		go func() { done <- load(t, posts+gets, posts+gets, func(i int) error { return call(c, srv, i) }) }()
+		waitFor(t, "100 requests in flight at the server", 3*time.Second, func() bool {
+			return srv.Stats().InFlight == posts+gets
+		})
+		before := c.Stats().Retries
+		closed.Store(true)
+		c.Close()
+		var errs []error
+		select {
+		case errs = <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatal("calls in flight did not return within 3s of Close")
+		}
+		ok, matched, other, first := countErrs(errs, ErrClosed)
+		if matched != posts+gets {
+			t.Errorf("got %d of %d errors matching ErrClosed (%d succeeded, %d other; first other: %v), want all",
+				matched, posts+gets, ok, other, first)
+		}
+		if after := c.Stats().Retries; after != before {
+			t.Errorf("Stats().Retries: got %d after Close, want %d as before it", after, before)
+		}
+		if n := retriesAfterClose.Load(); n != 0 {
+			t.Errorf("Hooks.Retry calls after Close: got %d, want 0 (%d in all)", n, retries.Load())
+		}
+	})
+
+	t.Run("shutdown", func(t *testing.T) {
+		srv := newServer(t)
+		c := newClient(t, srv, DefaultConfig(), WithLogger(slog.New(slog.DiscardHandler)))
+		const inFlight = 20
+		done := make(chan []error)
+		go func() {
+			done <- load(t, inFlight, inFlight, func(i int) error { return call(c, srv, i*(posts+gets)/inFlight) })
+		}()
+		waitFor(t, "20 requests in flight at the server", 3*time.Second, func() bool {
+			return srv.Stats().InFlight == inFlight
+		})
+		shut := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			shut <- c.Shutdown(ctx)
+		}()
+		// Shutdown refuses new calls as it starts; a call admitted before
+		// that is simply one more in flight.
+		var newErr error
+		for range 20 {
+			if newErr = post(c, srv.URL()+"/answer"); errors.Is(newErr, ErrClosed) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond) // a poll: nothing but a refused call tells that Shutdown began
+		}
+		if !errors.Is(newErr, ErrClosed) {
+			t.Errorf("a new call during Shutdown got %v, want ErrClosed", newErr)
+		}
+		errs := <-done
+		if ok, _, _, first := countErrs(errs, nil); ok != inFlight {
+			t.Errorf("got %d of %d in-flight calls succeeding during Shutdown, want all; first error: %v", ok, inFlight, first)
+		}
+		if err := <-shut; err != nil {
+			t.Errorf("Shutdown: got %v, want nil", err)
+		}
+		if err := post(c, srv.URL()+"/answer"); !errors.Is(err, ErrClosed) {
+			t.Errorf("a call after Shutdown got %v, want ErrClosed", err)
+		}
+	})
 }

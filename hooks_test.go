@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -268,5 +269,35 @@ func TestHooksRetryAndFailedAttempts(t *testing.T) {
 	}
 	if got503 != 3 || gotErr != 3 {
 		t.Errorf("RequestDone saw %d attempts answered 503 and %d failed, want 3 and 3", got503, gotErr)
+	}
+}
+
+func TestHooksCompose(t *testing.T) {
+	srv := startServer(t, refserver.Options{})
+	var (
+		mu    sync.Mutex
+		calls []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		calls = append(calls, s)
+		mu.Unlock()
+	}
+	hooks := func(name string) Hooks {
+		return Hooks{
+			ConnOpened:  func(ConnInfo) { note(name + ".ConnOpened") },
+			RequestDone: func(RequestInfo) { note(name + ".RequestDone") },
+		}
+	}
+	c := newClient(t, srv, DefaultConfig(), WithHooks(hooks("a")), WithHooks(hooks("b")))
+	if err := post(c, srv.URL()+"/answer"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(calls)
+	mu.Unlock()
+	want := []string{"a.ConnOpened", "b.ConnOpened", "a.RequestDone", "b.RequestDone"}
+	if !slices.Equal(got, want) {
+		t.Errorf("hook calls: got %v, want %v", got, want)
 	}
 }

@@ -235,12 +235,10 @@ func TestRetryBudgetConcurrent(t *testing.T) {
 	b := &budget{percent: 20, perSecond: 10, start: t0}
 	const workers = 8
 	var granted atomic.Int64
-	parallel(workers, func(int) error {
-		for range 1000 {
-			b.deposit(t0)
-			if b.withdraw(t0) {
-				granted.Add(1)
-			}
+	load(t, workers*1000, workers, func(int) error {
+		b.deposit(t0)
+		if b.withdraw(t0) {
+			granted.Add(1)
 		}
 		return nil
 	})

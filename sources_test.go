@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -155,37 +156,42 @@ func TestFileTokenNoticesChanges(t *testing.T) {
 	})
 }
 
+// TestFileTokenRecheckedByCache runs in a synctest bubble: the minute to
+// the recheck passes on the fake clock, and synctest.Wait waits for the
+// background recheck (file reads are not blocking, so it ends by itself).
 func TestFileTokenRecheckedByCache(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "token")
 	writeTokenFile(t, path, "token-one")
-	clk := &fakeClock{t: time.Now()}
-	cache := CachedTokenSource(FileToken(path), 5*time.Minute)
-	cache.now = clk.now
-	get := func() string {
-		t.Helper()
-		tok, err := cache.Token(ctx)
-		if err != nil {
-			t.Fatalf("Token: %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		cache := CachedTokenSource(FileToken(path), 5*time.Minute)
+		get := func() string {
+			t.Helper()
+			tok, err := cache.Token(ctx)
+			if err != nil {
+				t.Fatalf("Token: %v", err)
+			}
+			return tok.Value
 		}
-		return tok.Value
-	}
-	get()
-	writeTokenFile(t, path, "token-two!")
-	clk.add(fileRecheck - time.Second)
-	if got := get(); got != "token-one" {
-		t.Fatalf("before the recheck got %q, want the cached token-one", got)
-	}
-	clk.add(time.Second)
-	get() // due: served from the cache while the file is checked
-	waitFor(t, "the recheck", 2*time.Second, func() bool {
-		f, _ := cache.FetchStats()
-		return f == 2
+		get()
+		writeTokenFile(t, path, "token-two!")
+		time.Sleep(fileRecheck - time.Second)
+		if got := get(); got != "token-one" {
+			t.Fatalf("before the recheck got %q, want the cached token-one", got)
+		}
+		time.Sleep(time.Second)
+		get() // due: served from the cache while the file is checked
+		synctest.Wait()
+		if f, _ := cache.FetchStats(); f != 2 {
+			t.Fatalf("after the recheck: got %d fetches, want 2", f)
+		}
+		if got := get(); got != "token-two!" {
+			t.Errorf("after the recheck got %q, want token-two!", got)
+		}
+		if f, _ := cache.FetchStats(); f != 2 {
+			t.Errorf("got %d fetches, want 2", f)
+		}
 	})
-	waitFor(t, "the new token", 2*time.Second, func() bool { return get() == "token-two!" })
-	if f, _ := cache.FetchStats(); f != 2 {
-		t.Errorf("got %d fetches, want 2", f)
-	}
 }
 
 func TestEnvToken(t *testing.T) {

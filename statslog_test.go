@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/warmpool/warmpool/internal/refserver"
@@ -127,25 +128,34 @@ func TestLogStatsStops(t *testing.T) {
 		{"client closes", 5 * time.Millisecond, func(c *Client, _ context.CancelFunc) { c.Close() }},
 		{"zero interval", 0, func(*Client, context.CancelFunc) {}},
 	} {
+		// In a synctest bubble (the server, outside it, is never dialed):
+		// the interval passes on the fake clock and synctest.Wait waits for
+		// the line.
 		t.Run(tc.name, func(t *testing.T) {
-			var buf logBuffer
-			c := newClient(t, srv, DefaultConfig(), WithLogger(buf.logger()))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan struct{})
-			go func() { defer close(done); c.LogStats(ctx, tc.interval) }()
-			if tc.interval > 0 {
-				waitFor(t, "a stats line", 2*time.Second, func() bool { return len(buf.statsLines(t)) > 0 })
-			}
-			tc.stop(c, cancel)
-			select {
-			case <-done:
-			case <-time.After(2 * time.Second):
-				t.Fatal("LogStats did not return")
-			}
-			if tc.interval == 0 && len(buf.statsLines(t)) > 0 {
-				t.Error("LogStats with a zero interval logged")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				var buf logBuffer
+				c := newClient(t, srv, DefaultConfig(), WithLogger(buf.logger()))
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				done := make(chan struct{})
+				go func() { defer close(done); c.LogStats(ctx, tc.interval) }()
+				if tc.interval > 0 {
+					time.Sleep(tc.interval)
+					synctest.Wait()
+					if len(buf.statsLines(t)) == 0 {
+						t.Fatalf("no stats line after one interval (%s), want one", tc.interval)
+					}
+				}
+				tc.stop(c, cancel)
+				select {
+				case <-done:
+				case <-time.After(2 * time.Second):
+					t.Fatal("LogStats did not return")
+				}
+				if tc.interval == 0 && len(buf.statsLines(t)) > 0 {
+					t.Error("LogStats with a zero interval logged")
+				}
+			})
 		})
 	}
 }

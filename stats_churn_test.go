@@ -46,25 +46,20 @@ func TestStatsMatchServerUnderChurn(t *testing.T) {
 					if b > 0 {
 						time.Sleep(sc.gap)
 					}
-					errs := parallel(callers, func(i int) error {
-						for range sc.pairs {
-							if err := getURL(c, srv.URL()+"/healthz"); err != nil {
-								return err
-							}
-							if err := post(c, srv.URL()+"/answer"); err != nil {
-								return err
-							}
+					errs := load(t, callers*sc.pairs, callers, func(int) error {
+						if err := getURL(c, srv.URL()+"/healthz"); err != nil {
+							return err
 						}
-						return nil
+						return post(c, srv.URL()+"/answer")
 					})
 					ok, _, _, err := countErrs(errs, nil)
-					failed += callers - ok
+					failed += len(errs) - ok
 					if first == nil {
 						first = err
 					}
 				}
 				if failed > 0 {
-					t.Logf("%d of %d callers failed; first error: %v", failed, bursts*callers, first)
+					t.Logf("%d of %d GET + POST pairs failed; first error: %v", failed, bursts*callers*sc.pairs, first)
 				}
 				if sc.opts.IdleTimeout > 0 {
 					// Let the idle timeout end every connection, so each
@@ -78,7 +73,7 @@ func TestStatsMatchServerUnderChurn(t *testing.T) {
 							t.Fatalf("after 3s: server open %d, client open %d (used %d, in use %d, in flight %d), want the used ones closed; client closed by %+v",
 								srv.Stats().Open, st.Open, c.usedOpen(), st.InUse, st.InFlight, st.ClosedBy)
 						}
-						time.Sleep(5 * time.Millisecond)
+						time.Sleep(5 * time.Millisecond) // a poll: the closes come from the server's side
 					}
 				}
 				waitFor(t, "the server's open connections to match the client's", 3*time.Second, func() bool {

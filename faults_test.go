@@ -12,12 +12,10 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/warmpool/warmpool/internal/faultproxy"
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
@@ -55,42 +53,29 @@ type faultCall struct {
 
 func (c faultCall) dur() time.Duration { return c.end.Sub(c.start) }
 
-// faultLoad runs workers, each making calls to fn one after the other, with
-// pause() between them (nil: none), until it made perWorker calls, d has
-// passed since the start, or stop is closed (nil: never).
-func faultLoad(workers, perWorker int, d time.Duration, pause func() time.Duration, stop <-chan struct{}, fn func(w int) error) []faultCall {
-	deadline := time.Now().Add(d)
-	var (
-		mu    sync.Mutex
-		calls []faultCall
-		wg    sync.WaitGroup
-	)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range perWorker {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if time.Now().After(deadline) {
-					return
-				}
-				start := time.Now()
-				err := fn(w)
-				c := faultCall{start: start, end: time.Now(), err: err}
-				mu.Lock()
-				calls = append(calls, c)
-				mu.Unlock()
-				if pause != nil {
-					time.Sleep(pause())
-				}
-			}
-		}()
+// faultCalls times the calls of a load: at most n calls of fn from workers
+// goroutines (load), each followed by pause() (nil: none), until d has
+// passed since the start or stop is closed (nil: never). It returns the
+// calls made.
+func faultCalls(t testing.TB, workers, n int, d time.Duration, pause func() time.Duration, stop <-chan struct{}, fn func(i int) error) []faultCall {
+	t.Helper()
+	timed := make([]faultCall, n)
+	made := make([]bool, n)
+	load(t, n, workers, until(d, stop, func(i int) error {
+		start := time.Now()
+		err := fn(i)
+		timed[i], made[i] = faultCall{start: start, end: time.Now(), err: err}, true
+		if pause != nil {
+			time.Sleep(pause())
+		}
+		return err
+	}))
+	var calls []faultCall
+	for i, c := range timed {
+		if made[i] {
+			calls = append(calls, c)
+		}
 	}
-	wg.Wait()
 	return calls
 }
 
@@ -218,21 +203,6 @@ func faultGet(ctx context.Context, c *Client, url string) error {
 		return &StatusError{StatusCode: resp.StatusCode, Method: req.Method, URL: url}
 	}
 	return nil
-}
-
-// faultProxy starts a fault proxy in front of upstream for the test.
-func faultProxy(t testing.TB, upstream string) *faultproxy.Proxy {
-	t.Helper()
-	p, err := faultproxy.New(upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("fault proxy: %v", err)
-		}
-	})
-	return p
 }
 
 // faultConfig is the base of every scenario: HTTP/1.1, short backoffs, so

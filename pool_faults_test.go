@@ -45,7 +45,7 @@ func faultServerConnLimit(t *testing.T) {
 		c := newClient(t, srv, cfg)
 		stop := make(chan struct{})
 		peak := faultPeakOpen(c, stop)
-		calls := faultLoad(16, 8, 3*time.Second, nil, nil, func(int) error { return post(c, srv.URL()+"/answer") })
+		calls := faultCalls(t, 16, 16*8, 3*time.Second, nil, nil, func(int) error { return post(c, srv.URL()+"/answer") })
 		close(stop)
 		ft, st, cs := faultCount(calls), srv.Stats(), c.Stats()
 		faultSummary(t, "server limit 4, client limit 4", ft, st, cs)
@@ -77,7 +77,7 @@ func faultServerConnLimit(t *testing.T) {
 		c := newClient(t, srv, cfg, WithIdempotencyKeys())
 		stop := make(chan struct{})
 		peak := faultPeakOpen(c, stop)
-		calls := faultLoad(8, 5, 3*time.Second, nil, nil, func(int) error { return post(c, srv.URL()+"/answer") })
+		calls := faultCalls(t, 8, 8*5, 3*time.Second, nil, nil, func(int) error { return post(c, srv.URL()+"/answer") })
 		close(stop)
 		ft, st, cs := faultCount(calls), srv.Stats(), c.Stats()
 		faultSummary(t, "server limit 2, client limit 4", ft, st, cs)
@@ -123,7 +123,7 @@ func faultLongRunning(t *testing.T) {
 	}}))
 	url := srv.URL() + "/answer"
 	start := time.Now()
-	calls := faultLoad(workers, total/workers, 60*time.Second, nil, nil, func(int) error {
+	calls := faultCalls(t, workers, total, 60*time.Second, nil, nil, func(int) error {
 		return c.PostJSON(context.Background(), url, question, nil)
 	})
 	took := time.Since(start)
@@ -185,7 +185,7 @@ func faultOverload(t *testing.T) {
 	stop := make(chan struct{})
 	peak := faultPeakOpen(c, stop)
 	start := time.Now()
-	calls := faultLoad(callers, 1, 30*time.Second, nil, nil, func(int) error { return post(c, srv.URL()+"/answer") })
+	calls := faultCalls(t, callers, callers, 30*time.Second, nil, nil, func(int) error { return post(c, srv.URL()+"/answer") })
 	took := time.Since(start)
 	close(stop)
 	ft, st, cs := faultCount(calls), srv.Stats(), c.Stats()

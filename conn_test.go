@@ -1,8 +1,6 @@
 package warmpool
 
 import (
-	"io"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,19 +8,26 @@ import (
 	"github.com/warmpool/warmpool/internal/refserver"
 )
 
-// lifeGet sends GET url and reads the body to the end.
-func lifeGet(c *Client, url string) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
+func TestKeepaliveExpiryClosesIdleConnection(t *testing.T) {
+	srv := startServer(t, refserver.Options{})
+	cfg := DefaultConfig()
+	cfg.KeepaliveExpiry = 200 * time.Millisecond
+	c := newClient(t, srv, cfg)
+	if err := post(c, srv.URL()+"/answer"); err != nil {
+		t.Fatal(err)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
+	idleFrom := time.Now()
+	if open := srv.Stats().Open; open != 1 {
+		t.Fatalf("server has %d open connections, want 1", open)
 	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
+	waitFor(t, "the server to see the idle connection closed", 3*time.Second, func() bool { return srv.Stats().Open == 0 })
+	if d := time.Since(idleFrom); d < 150*time.Millisecond {
+		t.Errorf("idle connection closed after %s, want ≥ keepalive_expiry (200ms)", d)
+	}
+	waitFor(t, "client stats to count the close", time.Second, func() bool { return c.Stats().Closed == 1 })
+	if st := c.Stats(); st.ClosedBy.IdleExpiry != 1 || st.Open != 0 {
+		t.Errorf("client stats open=%d closed by idle expiry=%d, want 0 and 1", st.Open, st.ClosedBy.IdleExpiry)
+	}
 }
 
 // TestLifetimeMaxAgeRetiresIdleConnection: the janitor closes an idle
@@ -32,7 +37,7 @@ func TestLifetimeMaxAgeRetiresIdleConnection(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxConnectionAge = 100 * time.Millisecond
 	c := newClient(t, srv, cfg)
-	if err := lifeGet(c, srv.URL()+"/healthz"); err != nil {
+	if err := getURL(c, srv.URL()+"/healthz"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the idle connection to be retired", 3*time.Second, func() bool {
@@ -43,7 +48,7 @@ func TestLifetimeMaxAgeRetiresIdleConnection(t *testing.T) {
 	if st := c.Stats(); st.Closed != 1 || st.Created != 1 {
 		t.Errorf("client created %d and closed %d connections, want 1 and 1; closed by %+v", st.Created, st.Closed, st.ClosedBy)
 	}
-	if err := lifeGet(c, srv.URL()+"/healthz"); err != nil {
+	if err := getURL(c, srv.URL()+"/healthz"); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.Stats().Accepted; n != 2 {
@@ -62,7 +67,7 @@ func TestLifetimeAgedConnectionServesThenCloses(t *testing.T) {
 		name string
 		call func(c *Client, base string) error
 	}{
-		{"GET", func(c *Client, base string) error { return lifeGet(c, base+"/healthz") }},
+		{"GET", func(c *Client, base string) error { return getURL(c, base+"/healthz") }},
 		{"POST", func(c *Client, base string) error { return post(c, base+"/answer") }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,7 +153,7 @@ func TestLifetimeCloseReasons(t *testing.T) {
 	t.Run("server idle timeout", func(t *testing.T) {
 		srv := startServer(t, refserver.Options{IdleTimeout: 100 * time.Millisecond})
 		c := newClient(t, srv, DefaultConfig())
-		if err := lifeGet(c, srv.URL()+"/healthz"); err != nil {
+		if err := getURL(c, srv.URL()+"/healthz"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the server-closed connection to be counted", 3*time.Second, func() bool { return c.Stats().ClosedBy.Server == 1 })
@@ -161,7 +166,7 @@ func TestLifetimeCloseReasons(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.KeepaliveExpiry = 150 * time.Millisecond
 		c := newClient(t, srv, cfg)
-		if err := lifeGet(c, srv.URL()+"/healthz"); err != nil {
+		if err := getURL(c, srv.URL()+"/healthz"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the expired connection to be counted", 3*time.Second, func() bool { return c.Stats().Closed == 1 })
@@ -173,14 +178,14 @@ func TestLifetimeCloseReasons(t *testing.T) {
 	t.Run("client close", func(t *testing.T) {
 		srv := startServer(t, refserver.Options{})
 		c := newClient(t, srv, DefaultConfig())
-		if err := lifeGet(c, srv.URL()+"/healthz"); err != nil {
+		if err := getURL(c, srv.URL()+"/healthz"); err != nil {
 			t.Fatal(err)
 		}
 		c.Close()
 		if st := c.Stats(); st.ClosedBy.Client != 1 || st.Open != 0 {
 			t.Errorf("after Close: open %d, closed by %+v; want 0 open, Client 1", st.Open, st.ClosedBy)
 		}
-		if err := lifeGet(c, srv.URL()+"/healthz"); err == nil {
+		if err := getURL(c, srv.URL()+"/healthz"); err == nil {
 			t.Error("request after Close succeeded")
 		}
 	})
@@ -276,5 +281,28 @@ func TestLifetimeReplayedRequestHoldsItsConnection(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("POST did not return within 5s")
+	}
+}
+
+// TestMaxAgeRetiresBusyPOSTConnections: a connection kept busy by back-to-back
+// POSTs must still be retired after max_connection_age.
+func TestMaxAgeRetiresBusyPOSTConnections(t *testing.T) {
+	srv := startServer(t, refserver.Options{Delay: 5 * time.Millisecond})
+	cfg := DefaultConfig()
+	cfg.MaxConnectionAge = 20 * time.Millisecond
+	c := newClient(t, srv, cfg)
+	for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
+		if err := post(c, srv.URL()+"/answer"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Stats(); st.ClosedBy.MaxAge < 3 {
+		t.Errorf("200ms of POSTs with max_connection_age 20ms retired %d connections (created %d), want ≥ 3", st.ClosedBy.MaxAge, st.Created)
+	}
+	c.Close()
+	// The last connection is closed by Close, unless it aged out first.
+	if st := c.Stats(); st.ClosedBy.Client > 1 || st.ClosedBy.Client+st.ClosedBy.MaxAge != st.Created || st.Open != 0 {
+		t.Errorf("after Close: created %d, open %d, closed by %+v; want every connection closed by max age but at most one by client",
+			st.Created, st.Open, st.ClosedBy)
 	}
 }

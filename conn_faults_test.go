@@ -35,7 +35,7 @@ func faultStaleConnection(t *testing.T) {
 				opts = append(opts, WithIdempotencyKeys())
 			}
 			c := newClient(t, srv, cfg, opts...)
-			calls := faultLoad(8, 40, 2*time.Second, faultPause(40*time.Millisecond, 60*time.Millisecond), nil,
+			calls := faultCalls(t, 8, 8*40, 2*time.Second, faultPause(40*time.Millisecond, 60*time.Millisecond), nil,
 				func(int) error { return m.call(c, srv.URL()) })
 			ft, st, cs := faultCount(calls), srv.Stats(), c.Stats()
 			faultSummary(t, "stale "+m.name, ft, st, cs)
@@ -74,13 +74,13 @@ type faultOutage struct {
 
 // faultRunOutage runs 8 workers calling fn every 10 ms: 500 ms of normal
 // service, then out(), down for the outage, back(), and 700 ms more.
-func faultRunOutage(t *testing.T, down time.Duration, fn func(w int) error, out, back func()) faultOutage {
+func faultRunOutage(t *testing.T, down time.Duration, fn func(i int) error, out, back func()) faultOutage {
 	t.Helper()
 	var o faultOutage
 	stop := make(chan struct{})
 	done := make(chan []faultCall, 1)
 	go func() {
-		done <- faultLoad(8, 10_000, 10*time.Second, faultPause(10*time.Millisecond, 10*time.Millisecond), stop, fn)
+		done <- faultCalls(t, 8, 8*10_000, 10*time.Second, faultPause(10*time.Millisecond, 10*time.Millisecond), stop, fn)
 	}()
 	time.Sleep(500 * time.Millisecond)
 	o.outAt = time.Now()
@@ -156,8 +156,8 @@ func faultNetworkInterruption(t *testing.T) {
 		mu         sync.Mutex
 		keyedCalls []faultCall
 	)
-	o := faultRunOutage(t, 2*time.Second, func(w int) error {
-		if w%2 == 0 {
+	o := faultRunOutage(t, 2*time.Second, func(i int) error {
+		if i%2 == 0 { // workers 0, 2, 4, 6 GET; 1, 3, 5, 7 POST
 			return faultGet(context.Background(), c, base+"/healthz")
 		}
 		start := time.Now()

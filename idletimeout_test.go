@@ -14,10 +14,11 @@ import (
 
 // idleBursts runs bursts of n parallel PostJSON calls, sleeping gap after
 // each, and returns the failures of each burst and the first error.
-func idleBursts(c *Client, url string, bursts, n int, gap time.Duration) (failed []int, first error) {
+func idleBursts(t testing.TB, c *Client, url string, bursts, n int, gap time.Duration) (failed []int, first error) {
+	t.Helper()
 	failed = make([]int, bursts)
 	for b := range bursts {
-		ok, _, _, err := countErrs(parallel(n, func(int) error { return post(c, url) }), nil)
+		ok, _, _, err := countErrs(load(t, n, n, func(int) error { return post(c, url) }), nil)
 		failed[b] = n - ok
 		if first == nil {
 			first = err
@@ -35,6 +36,7 @@ func idleBursts(c *Client, url string, bursts, n int, gap time.Duration) (failed
 // timeout and closes idle connections before the server does: no call
 // fails after the first burst.
 func TestIdleTimeoutLearnedFromClose(t *testing.T) {
+	t.Parallel() // it waits on the server's idle timeout, not on the CPU
 	const (
 		idle    = 300 * time.Millisecond
 		bursts  = 20
@@ -45,7 +47,7 @@ func TestIdleTimeoutLearnedFromClose(t *testing.T) {
 			t.Parallel() // 20 bursts 300ms apart: about 7s each
 			srv := startServer(t, refserver.Options{Proto: proto, IdleTimeout: idle})
 			c := newClient(t, srv, DefaultConfig(), WithLogger(slog.New(slog.DiscardHandler)))
-			failed, first := idleBursts(c, srv.URL()+"/answer", bursts, callers, idle)
+			failed, first := idleBursts(t, c, srv.URL()+"/answer", bursts, callers, idle)
 			// The first burst opens the connections; the second, sent as
 			// the server times them out, is the first that can meet an
 			// idle close (nothing could be learned before it) and may
@@ -75,6 +77,7 @@ func TestIdleTimeoutLearnedFromClose(t *testing.T) {
 // TestIdleTimeoutLearnedFromHeader: a server that announces its idle
 // timeout in a Keep-Alive header is never caught out, not even once.
 func TestIdleTimeoutLearnedFromHeader(t *testing.T) {
+	t.Parallel() // it waits on the server's idle timeout, not on the CPU
 	const (
 		idle    = time.Second
 		bursts  = 5
@@ -82,7 +85,7 @@ func TestIdleTimeoutLearnedFromHeader(t *testing.T) {
 	)
 	srv := startServer(t, refserver.Options{IdleTimeout: idle, KeepAliveTimeoutHeader: true})
 	c := newClient(t, srv, DefaultConfig(), WithLogger(slog.New(slog.DiscardHandler)))
-	failed, first := idleBursts(c, srv.URL()+"/answer", bursts, callers, idle)
+	failed, first := idleBursts(t, c, srv.URL()+"/answer", bursts, callers, idle)
 	for _, n := range failed {
 		if n != 0 {
 			t.Errorf("failures per burst: got %v (first error: %v), want 0 from the first burst on", failed, first)

@@ -92,12 +92,13 @@ func trustingTLS(srv *httptest.Server) *tls.Config {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
-// streamRounds runs rounds of n parallel calls to call and returns the
-// duration of every call and the number that failed.
-func streamRounds(rounds, n int, call func() error) (durs []time.Duration, failed int) {
+// streamRounds runs rounds of n calls at once (load) to call and returns
+// the duration of every call and the number that failed.
+func streamRounds(t testing.TB, rounds, n int, call func() error) (durs []time.Duration, failed int) {
+	t.Helper()
 	for range rounds {
 		d := make([]time.Duration, n)
-		errs := parallel(n, func(i int) error {
+		errs := load(t, n, n, func(i int) error {
 			start := time.Now()
 			err := call()
 			d[i] = time.Since(start)
@@ -157,7 +158,7 @@ func TestHTTP2StreamLimit(t *testing.T) {
 
 	// Warm both pools.
 	for _, call := range []func() error{wcall, bcall} {
-		if _, failed := streamRounds(1, callers, call); failed != 0 {
+		if _, failed := streamRounds(t, 1, callers, call); failed != 0 {
 			t.Errorf("warm round: got %d failed calls, want 0", failed)
 		}
 	}
@@ -171,7 +172,7 @@ func TestHTTP2StreamLimit(t *testing.T) {
 	for round := 0; round < 3 && !filled; round++ {
 		b := &barrier{n: callers, filled: make(chan struct{})}
 		wsrv.barrier.Store(b)
-		if _, failed := streamRounds(1, callers, wcall); failed != 0 {
+		if _, failed := streamRounds(t, 1, callers, wcall); failed != 0 {
 			t.Errorf("barrier round: got %d failed calls, want 0", failed)
 		}
 		filled = b.full()
@@ -185,12 +186,12 @@ func TestHTTP2StreamLimit(t *testing.T) {
 	// background load falls on both alike.
 	var wdurs, bdurs []time.Duration
 	for range rounds {
-		d, failed := streamRounds(1, callers, wcall)
+		d, failed := streamRounds(t, 1, callers, wcall)
 		wdurs = append(wdurs, d...)
 		if failed != 0 {
 			t.Errorf("warmpool: got %d failed calls in a measured round, want 0", failed)
 		}
-		d, failed = streamRounds(1, callers, bcall)
+		d, failed = streamRounds(t, 1, callers, bcall)
 		bdurs = append(bdurs, d...)
 		if failed != 0 {
 			t.Errorf("bare net/http: got %d failed calls in a measured round, want 0", failed)
@@ -231,20 +232,15 @@ func TestGoAwayOneDialPerGoAway(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 			defer cancel()
-			errs := parallel(workers, func(int) error {
-				for range perWorker {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					var a answer
-					if err := c.PostJSON(ctx, url, question, &a); err != nil {
-						return err
-					}
+			errs := load(t, workers*perWorker, workers, func(int) error {
+				if ctx.Err() != nil {
+					return ctx.Err()
 				}
-				return nil
+				var a answer
+				return c.PostJSON(ctx, url, question, &a)
 			})
-			if ok, _, _, first := countErrs(errs, nil); ok != workers {
-				t.Errorf("got %d of %d workers failing, want 0; first error: %v", workers-ok, workers, first)
+			if ok, _, _, first := countErrs(errs, nil); ok != len(errs) {
+				t.Errorf("got %d of %d calls failing, want 0; first error: %v", len(errs)-ok, len(errs), first)
 			}
 			ss, st := srv.Stats(), c.Stats()
 			// Connections that served requests: one per GOAWAY. Besides
@@ -263,5 +259,40 @@ func TestGoAwayOneDialPerGoAway(t *testing.T) {
 			t.Logf("server: requests %d, accepted %d, goaways %d; warmpool: created %d, dials avoided %d, closed unused %d",
 				ss.Requests, ss.Accepted, ss.GoAways, st.Created, st.DialsAvoided, st.ClosedBy.Unused)
 		})
+	}
+}
+
+func TestHTTP2SharesOneConnection(t *testing.T) {
+	srv := startServer(t, refserver.Options{Proto: "tls", Delay: 50 * time.Millisecond})
+	c := newClient(t, srv, DefaultConfig())
+	url := srv.URL() + "/answer"
+	if err := post(c, url); err != nil { // learn by ALPN that the server speaks h2
+		t.Fatal(err)
+	}
+	if ok, _, _, err := countErrs(load(t, 100, 100, func(int) error { return post(c, url) }), nil); ok != 100 {
+		t.Fatalf("%d of 100 succeeded, first error: %v", ok, err)
+	}
+	st := srv.Stats()
+	if st.Accepted != 1 {
+		t.Errorf("server accepted %d connections, want 1", st.Accepted)
+	}
+	if got := st.Protocols["HTTP/2.0"]; got != 101 {
+		t.Errorf("server saw %d HTTP/2 requests, want 101 (protocols %v)", got, st.Protocols)
+	}
+}
+
+func TestH2C(t *testing.T) {
+	srv := startServer(t, refserver.Options{Proto: "h2c"})
+	cfg := DefaultConfig()
+	cfg.H2C = true
+	c := newClient(t, srv, cfg)
+	for range 10 {
+		if err := post(c, srv.URL()+"/answer"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := srv.Stats()
+	if st.Protocols["HTTP/2.0"] != 10 || st.Accepted != 1 {
+		t.Errorf("server saw protocols %v over %d connections, want 10 HTTP/2.0 over 1", st.Protocols, st.Accepted)
 	}
 }
