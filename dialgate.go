@@ -119,10 +119,18 @@ func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release fun
 		select {
 		case <-wake:
 		case <-timeout:
+			if w != nil && w.satisfied() {
+				g.avoided.Add(1)
+				return nil, errDialNotNeeded // the attempt got a freed connection as the timer fired
+			}
 			g.timeouts.Add(1)
 			capWait.err = fmt.Errorf("%w after %s: all %d connections to %s busy", ErrPoolTimeout, p.env.poolTimeout, p.env.maxConns, p.addr)
 			return nil, capWait.err
 		case <-ctx.Done(): // connection_timeout, counted from the gate
+			if w != nil && w.satisfied() {
+				g.avoided.Add(1)
+				return nil, errDialNotNeeded
+			}
 			if atCap {
 				g.timeouts.Add(1)
 				capWait.err = fmt.Errorf("%w after %s (connection_timeout): all %d connections to %s busy", ErrPoolTimeout, p.env.now().Sub(capWait.since).Round(time.Millisecond), p.env.maxConns, p.addr)

@@ -122,8 +122,10 @@ type IdleCloseError struct {
 
 func (e *IdleCloseError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "warmpool: %s %s: the server closed the pooled connection as the request was sent on it (reused after %s idle)",
-		e.Method, e.URL, e.Idle.Round(time.Millisecond))
+	// No method and URL: the *url.Error that net/http's Client wraps every
+	// transport error in names them already.
+	fmt.Fprintf(&b, "warmpool: the server closed the pooled connection as the request was sent on it (reused after %s idle)",
+		e.Idle.Round(time.Millisecond))
 	if e.Idempotent {
 		b.WriteString("; retries did not get through")
 	} else {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +35,7 @@ func (e *RetryError) Error() string {
 	if e.LastStatus != 0 {
 		msg += fmt.Sprintf(", last status %d", e.LastStatus)
 	}
-	return msg + ": " + e.Err.Error()
+	return msg + ": " + strings.TrimPrefix(e.Err.Error(), "warmpool: ")
 }
 
 func (e *RetryError) Unwrap() error { return e.Err }

@@ -247,16 +247,11 @@ func explain(ctx context.Context, err error, timeout time.Duration) string {
 // errorText is err's message without the prefixes that would repeat the
 // one "warmpool <cmd>: " adds: a *url.Error's `Post "URL": ` becomes
 // "POST URL: " (URL redacted), and the "warmpool: " the library starts its
-// messages with goes. The library's errors that name the request themselves
-// (*warmpool.IdleCloseError, also inside a *warmpool.RetryError) lose that
-// name, so the method and URL are said once. This is the one place that
-// reads error text: the prefix is a convention of the library's messages,
-// not a value to test.
+// messages with goes. This is the one place that reads error text: the
+// prefix is a convention of the library's messages, not a value to test.
 func errorText(err error) string {
 	if ue, ok := err.(*url.Error); ok {
-		req := strings.ToUpper(ue.Op) + " " + redact.URL(ue.URL) + ": "
-		inner := strings.Replace(errorText(ue.Err), "warmpool: "+req, "", 1)
-		return req + strings.TrimPrefix(inner, req)
+		return strings.ToUpper(ue.Op) + " " + redact.URL(ue.URL) + ": " + errorText(ue.Err)
 	}
 	msg, _ := strings.CutPrefix(err.Error(), "warmpool: ")
 	return msg
