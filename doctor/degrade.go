@@ -73,10 +73,10 @@ func hedgingRule(h warmpool.HostStats, cfg warmpool.Config) (Finding, bool) {
 }
 
 const (
-	queueFactor      = 3                     // median over fastest: requests queue at the backend
-	minQueue         = 4                     // requests in flight for a queue to be the load's doing
-	minQueueLatency  = 20 * time.Millisecond // a median below this is no queue worth a limit
+	queueFactor      = 5                      // median over fastest: requests queue at the backend
+	minQueue         = 4                      // requests in flight for a queue to be the load's doing
+	minQueueLatency  = 100 * time.Millisecond // a median below this is no queue worth a limit (nor a loaded test machine's)
 	tailFactor       = 10
 	minHedgeRequests = 100
-	minTail          = 10 * time.Millisecond
+	minTail          = 100 * time.Millisecond // a tail below this is a loaded machine's, not worth hedging
 )
