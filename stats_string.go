@@ -13,14 +13,18 @@ import (
 //	warmpool: 1000 calls (0 failed), 1000 attempts, reuse 99.9 %, 0 retries (0 refused by the budget), 0 token fetches
 //	  127.0.0.1:8080 HTTP/1.1: open 1 (0 in use, 1 idle), created 1, closed 0; requests 1000, reused 999; waits 0, pool timeouts 0; failures 0
 //
-// with the close reasons, dial failures, failure kinds and a learned idle
-// timeout added where they are not zero.
+// with the close reasons, dial failures, failure kinds, a learned idle
+// timeout, hedges, the concurrency limit, the circuit breaker and deadline
+// rejections added where they are not zero.
 func (s Stats) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "warmpool: %d calls (%d failed), %d attempts, reuse %.1f %%, %d retries (%d refused by the budget), %d token fetches",
 		s.Calls, s.CallsFailed, s.Requests, 100*s.ReuseRate(), s.Retries, s.BudgetRefusals, s.TokenFetches)
 	if s.TokenFetchFailures > 0 {
 		fmt.Fprintf(&b, " (%d failed)", s.TokenFetchFailures)
+	}
+	if s.Hedges > 0 {
+		fmt.Fprintf(&b, ", %d hedges (%d won)", s.Hedges, s.HedgeWins)
 	}
 	for _, host := range s.HostNames() {
 		b.WriteString("\n  " + host + " " + s.Hosts[host].String())
@@ -57,6 +61,15 @@ func (h HostStats) String() string {
 	}
 	if h.LearnedIdleTimeout > 0 {
 		fmt.Fprintf(&b, "; server idle timeout %s (from the %s)", h.LearnedIdleTimeout, h.LearnedIdleTimeoutFrom)
+	}
+	if h.ConcurrencyLimit > 0 || h.Overloaded+h.Throttled > 0 {
+		fmt.Fprintf(&b, "; concurrency limit %d, %d refused, %d throttled", h.ConcurrencyLimit, h.Overloaded, h.Throttled)
+	}
+	if h.CircuitOpens > 0 || h.CircuitState != "" && h.CircuitState != circuitClosed {
+		fmt.Fprintf(&b, "; circuit %s, opened %d times, %d calls failed at once", h.CircuitState, h.CircuitOpens, h.CircuitRejections)
+	}
+	if h.DeadlineRejections > 0 {
+		fmt.Fprintf(&b, "; %d not sent for too little time left", h.DeadlineRejections)
 	}
 	return b.String()
 }

@@ -47,6 +47,8 @@ func statsAttrs(s, prev Stats) []slog.Attr {
 		slog.Int64("pool_timeouts", s.PoolTimeouts-prev.PoolTimeouts),
 		slog.Int64("retries", s.Retries-prev.Retries),
 		slog.Int64("dial_failures", s.DialFailures.Total()-prev.DialFailures.Total()),
+		slog.Int64("rejected", s.Overloaded+s.Throttled+s.CircuitRejections+s.DeadlineRejections-
+			(prev.Overloaded+prev.Throttled+prev.CircuitRejections+prev.DeadlineRejections)),
 		slog.Int64("requests_total", s.Requests),
 		slog.Int64("created_total", s.Created),
 	}

@@ -50,7 +50,7 @@ func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(
 
 // statsKeys are the attributes of every stats line.
 var statsKeys = []string{"active", "closed", "created", "created_total", "dial_failures", "idle", "in_flight",
-	"level", "msg", "open", "pool_timeouts", "requests", "requests_total", "retries", "reuse_rate", "time", "waits"}
+	"level", "msg", "open", "pool_timeouts", "rejected", "requests", "requests_total", "retries", "reuse_rate", "time", "waits"}
 
 func TestLogStatsLineAndDeltas(t *testing.T) {
 	srv := startServer(t, refserver.Options{})

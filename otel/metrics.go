@@ -55,6 +55,13 @@ type Metrics struct {
 	tokenFetches, tokenFetchFailures                               metric.Int64ObservableCounter
 	tlsTime, waitTime                                              metric.Float64ObservableCounter
 
+	limit, limitWaiting                metric.Int64ObservableUpDownCounter
+	limitWaits, rejected, circuitOpens metric.Int64ObservableCounter
+	hedges, hedgeWins                  metric.Int64ObservableCounter
+	limitWaitTime                      metric.Float64ObservableCounter
+	circuitOpen                        metric.Int64ObservableUpDownCounter
+	latency                            metric.Float64ObservableGauge
+
 	hosts sync.Map // dialed "host:port" → hostAttrs
 }
 
@@ -126,11 +133,33 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 	m.budgetRefusals = counter("warmpool.retry.budget.refusals", "{retry}", "Retries refused by the retry budget.")
 	m.tokenFetches = counter("warmpool.token.fetches", "{fetch}", "Calls to the token source.")
 	m.tokenFetchFailures = counter("warmpool.token.fetch.failures", "{fetch}", "Calls to the token source that failed.")
+	m.degradationInstruments(gauge, counter, seconds, check)
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("warmpoolotel: creating instruments: %w", err)
 	}
 	return m, nil
+}
+
+// degradationInstruments creates the instruments of the concurrency limit,
+// the circuit breaker, rejections, hedging and recent latency.
+func (m *Metrics) degradationInstruments(gauge func(name, unit, desc string) metric.Int64ObservableUpDownCounter,
+	counter func(name, unit, desc string) metric.Int64ObservableCounter,
+	seconds func(name, desc string) metric.Float64ObservableCounter, check func(error)) {
+	m.limit = gauge("warmpool.concurrency.limit", "{request}", "The limit on requests in flight now (concurrency_limit); 0: none.")
+	m.limitWaiting = gauge("warmpool.concurrency.waiting", "{request}", "Requests queued now at the concurrency limit.")
+	m.limitWaits = counter("warmpool.concurrency.waits", "{request}", "Requests that queued at the concurrency limit.")
+	m.limitWaitTime = seconds("warmpool.concurrency.wait.duration", "Total time requests spent queued at the concurrency limit.")
+	m.rejected = counter("warmpool.requests.rejected", "{request}",
+		"Requests not sent, by warmpool.rejection.reason: overloaded, throttled, circuit_open or deadline.")
+	m.circuitOpen = gauge("warmpool.circuit.state", "{circuit}", "1 for the circuit breaker's state now, by warmpool.circuit.state: closed, open or half_open.")
+	m.circuitOpens = counter("warmpool.circuit.opens", "{open}", "Times the circuit breaker opened.")
+	m.hedges = counter("warmpool.hedges", "{request}", "Hedged requests sent (hedge_after).")
+	m.hedgeWins = counter("warmpool.hedge.wins", "{request}", "Hedged requests whose answer came first.")
+	var err error
+	m.latency, err = m.meter.Float64ObservableGauge("warmpool.latency.recent", metric.WithUnit("s"),
+		metric.WithDescription("Latency of recent successful attempts, connection to end of body, by warmpool.latency.percentile: min, p50, p95, p99."))
+	check(err)
 }
 
 // Hooks returns warmpool.Hooks with RequestDone and ConnClosed set to record

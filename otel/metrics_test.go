@@ -142,6 +142,16 @@ func TestStats(t *testing.T) {
 		{"warmpool.retry.budget.refusals", "{retry}", true, nil, 0},
 		{"warmpool.token.fetches", "{fetch}", true, nil, 0},
 		{"warmpool.token.fetch.failures", "{fetch}", true, nil, 0},
+		{"warmpool.concurrency.limit", "{request}", false, host, 0},
+		{"warmpool.concurrency.waiting", "{request}", false, host, 0},
+		{"warmpool.concurrency.waits", "{request}", true, host, 0},
+		{"warmpool.requests.rejected", "{request}", true, with(attribute.String("warmpool.rejection.reason", "overloaded")), 0},
+		{"warmpool.requests.rejected", "{request}", true, with(attribute.String("warmpool.rejection.reason", "circuit_open")), 0},
+		{"warmpool.circuit.state", "{circuit}", false, with(attribute.String("warmpool.circuit.state", "closed")), 1},
+		{"warmpool.circuit.state", "{circuit}", false, with(attribute.String("warmpool.circuit.state", "open")), 0},
+		{"warmpool.circuit.opens", "{open}", true, host, 0},
+		{"warmpool.hedges", "{request}", true, nil, 0},
+		{"warmpool.hedge.wins", "{request}", true, nil, 0},
 	} {
 		got := mustFind(t, rm, tc.name)
 		if got.Unit != tc.unit {
@@ -157,6 +167,11 @@ func TestStats(t *testing.T) {
 		if !ok || !s.IsMonotonic || got.Unit != "s" {
 			t.Errorf("%s: %T monotonic %v unit %q, want a monotonic float64 sum in s", name, got.Data, s.IsMonotonic, got.Unit)
 		}
+	}
+	if g, ok := mustFind(t, rm, "warmpool.latency.recent").Data.(metricdata.Gauge[float64]); !ok || len(g.DataPoints) != 4 {
+		t.Errorf("warmpool.latency.recent: %+v, want a gauge of 4 percentiles (min, p50, p95, p99)", g)
+	} else if v := value(t, "latency min", g.DataPoints, with(attribute.String("warmpool.latency.percentile", "min"))...); v <= 0 {
+		t.Errorf("warmpool.latency.recent{min} = %g after 10 requests, want > 0", v)
 	}
 	closed := sum(t, mustFind(t, rm, "warmpool.connections.closed"), true)
 	if n := len(warmpool.CloseReasonNames()); len(closed.DataPoints) != n {

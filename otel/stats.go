@@ -29,6 +29,8 @@ func (m *Metrics) RegisterStats(c *warmpool.Client) (metric.Registration, error)
 		m.waits, m.poolTimeouts, m.retries, m.budgetRefusals,
 		m.tokenFetches, m.tokenFetchFailures,
 		m.tlsTime, m.waitTime,
+		m.limit, m.limitWaiting, m.limitWaits, m.limitWaitTime, m.rejected,
+		m.circuitOpen, m.circuitOpens, m.hedges, m.hedgeWins, m.latency,
 	)
 }
 
@@ -63,10 +65,47 @@ func (m *Metrics) observe(o metric.Observer, s warmpool.Stats) {
 		o.ObserveInt64(m.waits, hs.Waits, at)
 		o.ObserveFloat64(m.waitTime, hs.WaitTime.Seconds(), at)
 		o.ObserveInt64(m.poolTimeouts, hs.PoolTimeouts, at)
+		m.observeDegradation(o, hs, at, with)
 	}
 	client := metric.WithAttributeSet(attribute.NewSet(m.attrs...))
 	o.ObserveInt64(m.retries, s.Retries, client)
 	o.ObserveInt64(m.budgetRefusals, s.BudgetRefusals, client)
 	o.ObserveInt64(m.tokenFetches, s.TokenFetches, client)
 	o.ObserveInt64(m.tokenFetchFailures, s.TokenFetchFailures, client)
+	o.ObserveInt64(m.hedges, s.Hedges, client)
+	o.ObserveInt64(m.hedgeWins, s.HedgeWins, client)
+}
+
+// circuitStates are the breaker's states, each reported so a backend sees
+// every series from the start.
+var circuitStates = []string{"closed", "open", "half_open"}
+
+// observeDegradation reports one host's concurrency limit, rejections,
+// circuit breaker and recent latency.
+func (m *Metrics) observeDegradation(o metric.Observer, hs warmpool.HostStats, at metric.ObserveOption,
+	with func(attribute.KeyValue) metric.ObserveOption) {
+	o.ObserveInt64(m.limit, hs.ConcurrencyLimit, at)
+	o.ObserveInt64(m.limitWaiting, hs.LimitWaiting, at)
+	o.ObserveInt64(m.limitWaits, hs.LimitWaits, at)
+	o.ObserveFloat64(m.limitWaitTime, hs.LimitWaitTime.Seconds(), at)
+	for _, r := range []struct {
+		reason string
+		n      int64
+	}{{"overloaded", hs.Overloaded}, {"throttled", hs.Throttled}, {"circuit_open", hs.CircuitRejections}, {"deadline", hs.DeadlineRejections}} {
+		o.ObserveInt64(m.rejected, r.n, with(attribute.String("warmpool.rejection.reason", r.reason)))
+	}
+	for _, st := range circuitStates {
+		var v int64
+		if hs.CircuitState == st {
+			v = 1
+		}
+		o.ObserveInt64(m.circuitOpen, v, with(attribute.String("warmpool.circuit.state", st)))
+	}
+	o.ObserveInt64(m.circuitOpens, hs.CircuitOpens, at)
+	for _, l := range []struct {
+		p string
+		d float64
+	}{{"min", hs.LatencyMin.Seconds()}, {"p50", hs.LatencyP50.Seconds()}, {"p95", hs.LatencyP95.Seconds()}, {"p99", hs.LatencyP99.Seconds()}} {
+		o.ObserveFloat64(m.latency, l.d, with(attribute.String("warmpool.latency.percentile", l.p)))
+	}
 }

@@ -50,6 +50,16 @@
 //	warmpool_pool_timeouts_total                                    counter
 //	warmpool_endpoints{state="active|ejected|draining"}             gauge, without endpoint: endpoints of a balanced host name
 //	warmpool_endpoint_ejections_total                               counter: times the endpoint was ejected
+//	warmpool_concurrency_limit                                      gauge: the limit on requests in flight now; 0: none
+//	warmpool_limit_waiting                                          gauge: requests queued at the limit now
+//	warmpool_limit_waits_total                                      counter
+//	warmpool_limit_wait_seconds_total                               counter
+//	warmpool_requests_rejected_total{reason}                        counter: not sent; reason overloaded|throttled|circuit_open|deadline
+//	warmpool_circuit_state{state="closed|open|half_open"}           gauge: 1 for the breaker's state now
+//	warmpool_circuit_opens_total                                    counter
+//	warmpool_recent_latency_seconds{percentile="min|p50|p95|p99"}   gauge: recent successes, connection to end of body
+//	warmpool_hedges_total                                           counter, without server labels
+//	warmpool_hedge_wins_total                                       counter, without server labels
 //	warmpool_retries_total                                          counter, without server labels
 //	warmpool_retry_budget_refusals_total                            counter, without server labels
 //	warmpool_token_fetches_total                                    counter, without server labels
@@ -134,6 +144,9 @@ type collector struct {
 	retries, budgetRefusals, tokenFetches, tokenFetchFails *prometheus.Desc
 	failures, learnedIdle, calls, callsFailed              *prometheus.Desc
 	endpoints, ejections                                   *prometheus.Desc
+	limit, limitWaiting, limitWaits, limitWaitSeconds      *prometheus.Desc
+	rejected, circuit, circuitOpens, latency               *prometheus.Desc
+	hedges, hedgeWins                                      *prometheus.Desc
 }
 
 // NewCollector returns a collector of c's pool metrics that reads c.Stats()
@@ -177,6 +190,17 @@ func NewCollector(c *warmpool.Client, opts ...Option) prometheus.Collector {
 		endpoints: o.desc("endpoints", "Endpoints (addresses) of a balanced host name, by state: active, ejected or draining.",
 			"server_address", "server_port", "state"),
 		ejections: server("endpoint_ejections_total", "Times the endpoint was ejected after consecutive failures."),
+
+		limit:            server("concurrency_limit", "The limit on requests in flight now (concurrency_limit); 0: none."),
+		limitWaiting:     server("limit_waiting", "Requests queued now at the concurrency limit."),
+		limitWaits:       server("limit_waits_total", "Requests that queued at the concurrency limit."),
+		limitWaitSeconds: server("limit_wait_seconds_total", "Time requests spent queued at the concurrency limit."),
+		rejected:         server("requests_rejected_total", "Requests not sent: over the concurrency limit (overloaded), by client-side throttling (throttled), by an open circuit breaker (circuit_open), or with less time left than the fastest recent answer (deadline).", "reason"),
+		circuit:          server("circuit_state", "1 for the circuit breaker's state now: closed, open or half_open.", "state"),
+		circuitOpens:     server("circuit_opens_total", "Times the circuit breaker opened."),
+		latency:          server("recent_latency_seconds", "Latency of recent successful attempts (the last 15-30 s), connection to end of body: the lowest and percentiles; 0 before 20 of them.", "percentile"),
+		hedges:           o.desc("hedges_total", "Hedged requests sent (hedge_after)."),
+		hedgeWins:        o.desc("hedge_wins_total", "Hedged requests whose answer came first."),
 	}
 }
 
@@ -190,6 +214,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.retries, c.budgetRefusals, c.tokenFetches, c.tokenFetchFails,
 		c.failures, c.learnedIdle, c.calls, c.callsFailed,
 		c.endpoints, c.ejections,
+		c.limit, c.limitWaiting, c.limitWaits, c.limitWaitSeconds,
+		c.rejected, c.circuit, c.circuitOpens, c.latency, c.hedges, c.hedgeWins,
 	} {
 		ch <- d
 	}
@@ -231,6 +257,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.failures, float64(h.FailuresByKind[kind]), host, port, ep, kind)
 		}
 		ch <- prometheus.MustNewConstMetric(c.learnedIdle, prometheus.GaugeValue, h.LearnedIdleTimeout.Seconds(), host, port, ep)
+		c.collectDegradation(ch, h, host, port, ep)
 		if h.EndpointState != "" {
 			counter(c.ejections, float64(h.Ejections), host, port, ep)
 			n := name{host, port}
@@ -253,6 +280,40 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.budgetRefusals, float64(s.BudgetRefusals))
 	counter(c.tokenFetches, float64(s.TokenFetches))
 	counter(c.tokenFetchFails, float64(s.TokenFetchFailures))
+	counter(c.hedges, float64(s.Hedges))
+	counter(c.hedgeWins, float64(s.HedgeWins))
+}
+
+// circuitStates are the states warmpool_circuit_state reports, each
+// present so that a rate or an alert sees the series from the start.
+var circuitStates = []string{"closed", "open", "half_open"}
+
+// collectDegradation exports one host's concurrency limit, rejections,
+// circuit breaker and recent latency.
+func (c *collector) collectDegradation(ch chan<- prometheus.Metric, h warmpool.HostStats, host, port, ep string) {
+	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, t, v, append([]string{host, port, ep}, labels...)...)
+	}
+	send(c.limit, prometheus.GaugeValue, float64(h.ConcurrencyLimit))
+	send(c.limitWaiting, prometheus.GaugeValue, float64(h.LimitWaiting))
+	send(c.limitWaits, prometheus.CounterValue, float64(h.LimitWaits))
+	send(c.limitWaitSeconds, prometheus.CounterValue, h.LimitWaitTime.Seconds())
+	for reason, n := range map[string]int64{"overloaded": h.Overloaded, "throttled": h.Throttled,
+		"circuit_open": h.CircuitRejections, "deadline": h.DeadlineRejections} {
+		send(c.rejected, prometheus.CounterValue, float64(n), reason)
+	}
+	for _, st := range circuitStates {
+		v := 0.0
+		if h.CircuitState == st {
+			v = 1
+		}
+		send(c.circuit, prometheus.GaugeValue, v, st)
+	}
+	send(c.circuitOpens, prometheus.CounterValue, float64(h.CircuitOpens))
+	for q, d := range map[string]float64{"min": h.LatencyMin.Seconds(), "p50": h.LatencyP50.Seconds(),
+		"p95": h.LatencyP95.Seconds(), "p99": h.LatencyP99.Seconds()} {
+		send(c.latency, prometheus.GaugeValue, d, q)
+	}
 }
 
 // hostLabels are the server_address, server_port and endpoint values of a

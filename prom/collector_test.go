@@ -167,6 +167,38 @@ warmpool_learned_idle_timeout_seconds{endpoint="",server_address="127.0.0.1",ser
 # HELP warmpool_request_failures_total Requests that ended in an error (not counting answers with a non-2xx status).
 # TYPE warmpool_request_failures_total counter
 warmpool_request_failures_total 0
+# HELP warmpool_circuit_opens_total Times the circuit breaker opened.
+# TYPE warmpool_circuit_opens_total counter
+warmpool_circuit_opens_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_circuit_state 1 for the circuit breaker's state now: closed, open or half_open.
+# TYPE warmpool_circuit_state gauge
+warmpool_circuit_state{endpoint="",server_address="127.0.0.1",server_port="%[1]s",state="closed"} 1
+warmpool_circuit_state{endpoint="",server_address="127.0.0.1",server_port="%[1]s",state="half_open"} 0
+warmpool_circuit_state{endpoint="",server_address="127.0.0.1",server_port="%[1]s",state="open"} 0
+# HELP warmpool_concurrency_limit The limit on requests in flight now (concurrency_limit); 0: none.
+# TYPE warmpool_concurrency_limit gauge
+warmpool_concurrency_limit{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_hedge_wins_total Hedged requests whose answer came first.
+# TYPE warmpool_hedge_wins_total counter
+warmpool_hedge_wins_total 0
+# HELP warmpool_hedges_total Hedged requests sent (hedge_after).
+# TYPE warmpool_hedges_total counter
+warmpool_hedges_total 0
+# HELP warmpool_limit_wait_seconds_total Time requests spent queued at the concurrency limit.
+# TYPE warmpool_limit_wait_seconds_total counter
+warmpool_limit_wait_seconds_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_limit_waiting Requests queued now at the concurrency limit.
+# TYPE warmpool_limit_waiting gauge
+warmpool_limit_waiting{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_limit_waits_total Requests that queued at the concurrency limit.
+# TYPE warmpool_limit_waits_total counter
+warmpool_limit_waits_total{endpoint="",server_address="127.0.0.1",server_port="%[1]s"} 0
+# HELP warmpool_requests_rejected_total Requests not sent: over the concurrency limit (overloaded), by client-side throttling (throttled), by an open circuit breaker (circuit_open), or with less time left than the fastest recent answer (deadline).
+# TYPE warmpool_requests_rejected_total counter
+warmpool_requests_rejected_total{endpoint="",reason="circuit_open",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_requests_rejected_total{endpoint="",reason="deadline",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_requests_rejected_total{endpoint="",reason="overloaded",server_address="127.0.0.1",server_port="%[1]s"} 0
+warmpool_requests_rejected_total{endpoint="",reason="throttled",server_address="127.0.0.1",server_port="%[1]s"} 0
 # HELP warmpool_requests_total Requests made (Do, the JSON calls, HTTPClient), each counted once however many attempts it took.
 # TYPE warmpool_requests_total counter
 warmpool_requests_total %[2]d
@@ -180,22 +212,38 @@ func TestCollectorExportsStats(t *testing.T) {
 
 	mustSend(t, c, srv.URL()+"/answer", 10)
 	want := fmt.Sprintf(poolMetrics, port(t, srv.Addr()), 10, 9, 0, 1)
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	// Every metric but the recent latency, whose values the machine decides.
+	names := metricNames(want)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Errorf("after 10 requests:\n%v", err)
+	}
+	if n := testutil.CollectAndCount(NewCollector(c), "warmpool_recent_latency_seconds"); n != 4 {
+		t.Errorf("%d recent latency series, want 4 quantiles", n)
 	}
 
 	c.Close()
 	want = fmt.Sprintf(poolMetrics, port(t, srv.Addr()), 10, 9, 1, 0)
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Errorf("after Close:\n%v", err)
 	}
 }
 
+// metricNames lists the names of the metrics an exposition text declares.
+func metricNames(text string) []string {
+	var names []string
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			names = append(names, strings.Fields(rest)[0])
+		}
+	}
+	return names
+}
+
 func TestCollectorHasNoHostsBeforeTheFirstRequest(t *testing.T) {
 	c := newClient(t, warmpool.DefaultConfig())
-	// Only the six client-wide counters.
-	if n := testutil.CollectAndCount(NewCollector(c)); n != 6 {
-		t.Errorf("collected %d metrics from an unused client, want 6", n)
+	// Only the eight client-wide counters.
+	if n := testutil.CollectAndCount(NewCollector(c)); n != 8 {
+		t.Errorf("collected %d metrics from an unused client, want 8", n)
 	}
 }
 
