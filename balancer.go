@@ -2,6 +2,8 @@ package warmpool
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
+	"time"
 )
 
 // Balancers, as Config.Balancer names them.
@@ -29,8 +31,19 @@ func balancerPolicy(name string) int {
 	return pickP2C
 }
 
+// picker chooses the endpoint of each attempt among a name's endpoints, by
+// the balancer's policy. Each endpointSet has its own (round_robin's
+// counter is per name).
+type picker struct {
+	policy    int           // pickP2C, pickRoundRobin or pickFirst
+	slowStart time.Duration // slow_start
+	rr        atomic.Uint64 // round_robin's counter
+}
+
 // pick chooses the endpoint for one attempt among eps (at least one),
-// avoiding prev, the endpoint of the attempt before, when another will do.
+// avoiding prev, the endpoint of the attempt before, when another will do;
+// allOut reports panic mode (every endpoint ejected), when the name wants
+// resolving again.
 // It takes no lock: eps is an immutable snapshot, the figures it compares
 // are atomics, and the random numbers come from the runtime's per-thread
 // generator (math/rand/v2). It costs tens of nanoseconds
@@ -48,30 +61,29 @@ func balancerPolicy(name string) int {
 // are used. An endpoint under slow_start is weighted by how far into it it
 // is: p2c counts its load as (load+1)/weight, round_robin skips it with
 // probability 1−weight.
-func (s *endpointSet) pick(eps []*endpoint, prev *endpoint) *endpoint {
+func (pk *picker) pick(eps []*endpoint, prev *endpoint, now int64) (e *endpoint, allOut bool) {
 	n := len(eps)
-	now := s.rs.c.now().UnixNano()
 	if n == 1 {
-		return eps[0]
+		return eps[0], false
 	}
 	ok := func(e *endpoint) bool { return e != prev && e.pool.circuit.available(now) }
 	var start int
-	switch s.rs.policy {
+	switch pk.policy {
 	case pickFirst:
 		for _, e := range eps {
 			if ok(e) {
-				return e
+				return e, false
 			}
 		}
 	case pickRoundRobin:
-		start = int(s.rr.Add(1) % uint64(n))
+		start = int(pk.rr.Add(1) % uint64(n))
 		for k := range n {
 			e := eps[(start+k)%n]
 			if ok(e) {
-				if w := s.weight(e, now); w < 1 && rand.Float64() >= w {
+				if w := pk.weight(e, now); w < 1 && rand.Float64() >= w {
 					continue
 				}
-				return e
+				return e, false
 			}
 		}
 	default:
@@ -84,38 +96,37 @@ func (s *endpointSet) pick(eps []*endpoint, prev *endpoint) *endpoint {
 		a, b := eps[i], eps[j]
 		switch oa, ob := ok(a), ok(b); {
 		case oa && ob:
-			return s.lighter(a, b, now)
+			return pk.lighter(a, b, now), false
 		case oa:
-			return a
+			return a, false
 		case ob:
-			return b
+			return b, false
 		}
 	}
-	return s.fallback(eps, prev, now, start)
+	return fallback(eps, prev, now, start)
 }
 
 // fallback is pick's answer when its first choices are ejected or prev: any
 // endpoint not ejected other than prev, then prev, then (panic mode: every
-// endpoint ejected) any, asking for the name to be resolved again.
-func (s *endpointSet) fallback(eps []*endpoint, prev *endpoint, now int64, start int) *endpoint {
+// endpoint ejected: allOut) any.
+func fallback(eps []*endpoint, prev *endpoint, now int64, start int) (e *endpoint, allOut bool) {
 	n := len(eps)
 	for k := range n {
 		if e := eps[(start+k)%n]; e != prev && e.pool.circuit.available(now) {
-			return e
+			return e, false
 		}
 	}
 	if prev != nil && prev.pool.circuit.available(now) {
-		return prev
+		return prev, false
 	}
-	s.rs.wantResolve(s)
-	return eps[start]
+	return eps[start], true
 }
 
 // lighter returns the less loaded of a and b: fewer requests in flight or
 // waiting, scaled by slow start, then the lower latency average.
-func (s *endpointSet) lighter(a, b *endpoint, now int64) *endpoint {
-	la := float64(a.pool.inflight.Load()+1) * s.weight(b, now)
-	lb := float64(b.pool.inflight.Load()+1) * s.weight(a, now)
+func (pk *picker) lighter(a, b *endpoint, now int64) *endpoint {
+	la := float64(a.pool.inflight.Load()+1) * pk.weight(b, now)
+	lb := float64(b.pool.inflight.Load()+1) * pk.weight(a, now)
 	switch {
 	case la < lb:
 		return a
@@ -128,8 +139,8 @@ func (s *endpointSet) lighter(a, b *endpoint, now int64) *endpoint {
 }
 
 // weight is how far e is into slow_start, from just above 0 to 1.
-func (s *endpointSet) weight(e *endpoint, now int64) float64 {
-	ss := s.rs.c.cfg.SlowStart
+func (pk *picker) weight(e *endpoint, now int64) float64 {
+	ss := pk.slowStart
 	if ss <= 0 || e.added == 0 {
 		return 1
 	}

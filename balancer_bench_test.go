@@ -17,7 +17,7 @@ func BenchmarkPick(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := &endpointSet{rs: c.routes, name: fleetName}
+			s := newEndpointSet(c.routes, fleetName, "80")
 			eps := make([]*endpoint, n)
 			for i := range eps {
 				eps[i] = &endpoint{set: s, pool: c.pools.get(fmt.Sprint(i), fleetName)}

@@ -20,7 +20,7 @@ func testSet(t *testing.T, cfg Config, n int) (*endpointSet, []*endpoint, *time.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	s := &endpointSet{rs: c.routes, name: fleetName}
+	s := newEndpointSet(c.routes, fleetName, "80")
 	eps := make([]*endpoint, n)
 	for i := range eps {
 		addr := string(rune('a' + i))
@@ -118,19 +118,19 @@ func TestSlowStartWeight(t *testing.T) {
 	old, fresh := eps[0], eps[1]
 	fresh.added = now.UnixNano()
 	*now = now.Add(2 * time.Second)
-	if w := s.weight(old, now.UnixNano()); w != 1 {
+	if w := s.pk.weight(old, now.UnixNano()); w != 1 {
 		t.Errorf("an endpoint from the first answer has weight %g, want 1", w)
 	}
-	if w := s.weight(fresh, now.UnixNano()); w < 0.19 || w > 0.21 {
+	if w := s.pk.weight(fresh, now.UnixNano()); w < 0.19 || w > 0.21 {
 		t.Errorf("2s into a 10s slow start: weight %g, want 0.2", w)
 	}
 	// p2c counts the fresh one's load as (in flight + 1) / weight = 5.
 	old.pool.inflight.Store(3) // (3+1)/1 = 4
-	if e := s.lighter(old, fresh, now.UnixNano()); e != old {
+	if e := s.pk.lighter(old, fresh, now.UnixNano()); e != old {
 		t.Errorf("old at 4 vs fresh at 5: picked %s, want old", e.addr)
 	}
 	old.pool.inflight.Store(5) // 6
-	if e := s.lighter(old, fresh, now.UnixNano()); e != fresh {
+	if e := s.pk.lighter(old, fresh, now.UnixNano()); e != fresh {
 		t.Errorf("old at 6 vs fresh at 5: picked %s, want fresh", e.addr)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"maps"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -108,52 +107,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.tokens = newTokens(o)
 
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.tls != nil {
-		tlsCfg = o.tls.Clone()
-		if tlsCfg.MinVersion < tls.VersionTLS12 {
-			tlsCfg.MinVersion = tls.VersionTLS12
-		}
-		if tlsCfg.InsecureSkipVerify {
-			c.log.Warn("warmpool: TLS certificate verification is disabled; use only against test servers")
-		}
-	}
-
-	c.pools = &poolSet{env: &poolEnv{
-		now:         c.now,
-		rand:        c.rand,
-		hooks:       &c.hooks,
-		log:         logFunc(c.log),
-		done:        c.done,
-		idleExpiry:  cfg.KeepaliveExpiry,
-		maxAge:      cfg.MaxConnectionAge,
-		maxConns:    cfg.MaxConnections,
-		poolTimeout: cfg.PoolTimeout,
-		learnIdle:   !cfg.DisableIdleLearning,
-		http2:       !cfg.DisableHTTP2 || cfg.H2C,
-		h2c:         cfg.H2C,
-
-		concurrencyLimit: cfg.ConcurrencyLimit,
-		limitQueue:       cfg.LimitQueueTimeout,
-		breakerFailures:  int32(cfg.CircuitBreakerFailures),
-		openFor:          cfg.CircuitBreakerOpenFor,
-		ejectAfter:       int32(cfg.EjectAfterFailures),
-		throttle:         cfg.ConcurrencyLimit != concurrencyOff || cfg.CircuitBreakerFailures > 0,
-	}}
-	c.dialer = &dialer{
-		net: net.Dialer{
-			Timeout: cfg.ConnectionTimeout,
-			// TCP keepalive probes find a half-open connection within
-			// about connection_timeout (idle/2 + 3 probes of idle/6).
-			KeepAliveConfig: net.KeepAliveConfig{
-				Enable: true, Idle: max(cfg.ConnectionTimeout/2, time.Second),
-				Interval: max(cfg.ConnectionTimeout/6, time.Second), Count: 3,
-			},
-		},
-		tls:   tlsCfg,
-		h2c:   cfg.H2C,
-		pools: c.pools,
-	}
+	c.pools = &poolSet{env: newPoolEnv(cfg, c)}
+	c.dialer = newDialer(cfg, clientTLS(o.tls, c.log), c.pools)
 	c.tr = newTransport(cfg, c.dialer)
 	var next http.RoundTripper = c.tr
 	for _, mw := range o.middleware {
@@ -164,6 +119,22 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.hc = &http.Client{Transport: c.rt}
 	c.startJanitor()
 	return c, nil
+}
+
+// clientTLS is the TLS configuration of the client's dials: the option's,
+// cloned, at least TLS 1.2, or the defaults.
+func clientTLS(opt *tls.Config, log *slog.Logger) *tls.Config {
+	if opt == nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	cfg := opt.Clone()
+	if cfg.MinVersion < tls.VersionTLS12 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	if cfg.InsecureSkipVerify {
+		log.Warn("warmpool: TLS certificate verification is disabled; use only against test servers")
+	}
+	return cfg
 }
 
 // newTransport maps Config onto net/http. MaxIdleConnsPerHost is
@@ -441,7 +412,7 @@ func (c *Client) Close() error {
 		close(c.done)
 		c.bg.Wait()
 		for _, p := range c.pools.all() {
-			p.closeAll(closeClient)
+			p.conns.closeAll(closeClient)
 		}
 		c.tr.CloseIdleConnections()
 		c.log.Debug("warmpool: client closed")

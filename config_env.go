@@ -1,7 +1,6 @@
 package warmpool
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -30,44 +29,6 @@ func applyEnv(c Config, env map[string]string) (Config, error) {
 	l := newConfigLoader(c)
 	l.env(env)
 	return l.c, joinConfigErrors(l.errs)
-}
-
-// env applies the WARMPOOL_* variables of env, and reports each non-empty
-// WARMPOOL_ variable it does not know.
-func (l *configLoader) env(env map[string]string) {
-	if v := env["WARMPOOL_AUTH_TYPE"]; v != "" && v != l.c.Auth.Type {
-		// The file's other auth keys belong to its type: drop them.
-		l.c.Auth = AuthConfig{}
-		for key := range l.origin {
-			if strings.HasPrefix(key, authBlockKey+".") {
-				delete(l.origin, key)
-			}
-		}
-	}
-	known := slices.Clone(otherEnvNames)
-	for _, table := range [][]setting{settings, authSettings} {
-		for i := range table {
-			name := table[i].envName()
-			known = append(known, name)
-			switch v := env[name]; {
-			case v == "":
-			case table[i].mapping != nil:
-				l.envHeaders(&table[i], name, v)
-			default:
-				l.set(&table[i], v, "env "+name)
-			}
-		}
-	}
-	var unknown []string
-	for name, v := range env {
-		if strings.HasPrefix(name, envPrefix) && v != "" && !slices.Contains(known, name) && name != l.c.Auth.Env {
-			unknown = append(unknown, name)
-		}
-	}
-	slices.Sort(unknown)
-	for _, name := range unknown {
-		l.fail(&ConfigError{Source: "env " + name, Allowed: unknownEnv(name, known)})
-	}
 }
 
 // unknownEnv describes a variable LoadConfig does not know, suggesting the

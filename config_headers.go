@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // The headers setting: default request headers, from a YAML mapping or from
@@ -129,78 +127,4 @@ func headerProblems(h map[string]string) []*ConfigError {
 		}
 	}
 	return errs
-}
-
-// setHeaders stores pairs as the headers setting f, failing each bad one;
-// source names where they come from, pairs' lines refining it in a file.
-func (l *configLoader) setHeaders(f *setting, pairs []headerPair, at func(line int) string) {
-	h := map[string]string{}
-	line := map[string]int{} // canonical name → line
-	for _, hp := range pairs {
-		key := f.fullKey() + "." + hp.name
-		canon := http.CanonicalHeaderKey(hp.name)
-		if why := headerProblem(hp.name); why != "" {
-			l.fail(&ConfigError{Key: key, Allowed: why, Source: at(hp.line)})
-			continue
-		}
-		if !validHeaderValue(hp.value) {
-			l.fail(&ConfigError{Key: key, Allowed: headerValueAllowed, Source: at(hp.line)})
-			continue
-		}
-		if first, dup := line[canon]; dup {
-			why := "duplicate header"
-			if first > 0 {
-				why = fmt.Sprintf("duplicate header, first set on line %d", first)
-			}
-			l.fail(&ConfigError{Key: key, Allowed: why, Source: at(hp.line)})
-			continue
-		}
-		h[canon], line[canon] = hp.value, hp.line
-	}
-	if len(h) == 0 {
-		h = nil
-	}
-	*f.mapping(&l.c) = h
-	if len(pairs) > 0 {
-		l.origin[f.fullKey()] = at(pairs[0].line)
-	}
-}
-
-// yamlHeaders applies the YAML value v of the headers setting f: a mapping of
-// names to scalars, or null for none.
-func (l *configLoader) yamlHeaders(f *setting, v *yaml.Node, at func(*yaml.Node) string) {
-	atLine := func(line int) string { return at(&yaml.Node{Line: line}) }
-	if yamlIsNull(v) {
-		*f.mapping(&l.c) = nil
-		l.origin[f.fullKey()] = at(v)
-		return
-	}
-	if v.Kind != yaml.MappingNode {
-		l.fail(&ConfigError{Key: f.fullKey(), Source: at(v), Allowed: headersAllowed})
-		return
-	}
-	var pairs []headerPair
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, val := yamlDeref(v.Content[i]), yamlDeref(v.Content[i+1])
-		switch {
-		case k.Kind != yaml.ScalarNode:
-			l.fail(&ConfigError{Key: f.fullKey(), Source: at(k), Allowed: "not a valid header name"})
-		case val.Kind != yaml.ScalarNode || yamlIsNull(val):
-			l.fail(&ConfigError{Key: f.fullKey() + "." + k.Value, Source: at(val), Allowed: "must be a header value, a string"})
-		default:
-			pairs = append(pairs, headerPair{name: k.Value, value: val.Value, line: k.Line})
-		}
-	}
-	l.setHeaders(f, pairs, atLine)
-}
-
-// envHeaders applies the variable name, with value s, to the headers setting f.
-func (l *configLoader) envHeaders(f *setting, name, s string) {
-	source := func(int) string { return "env " + name }
-	pairs, ok := splitHeaderList(s)
-	if !ok {
-		l.fail(&ConfigError{Key: f.fullKey(), Source: source(0), Allowed: headersEnvAllowed})
-		return
-	}
-	l.setHeaders(f, pairs, source)
 }

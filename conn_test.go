@@ -273,7 +273,7 @@ func TestLifetimeReplayedRequestHoldsItsConnection(t *testing.T) {
 	}
 	// A janitor tick an hour later: every connection is past its age, and
 	// only idle ones may be retired.
-	c.pools.all()[0].retireIdle(time.Now().Add(2 * time.Hour))
+	c.pools.all()[0].conns.retireIdle(time.Now().Add(2 * time.Hour))
 	select {
 	case err := <-done:
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
+	"time"
 )
 
 // dialer opens every connection the transport uses, for the pool it is
@@ -25,6 +26,24 @@ type dialer struct {
 	h2c    bool        // plain connections speak HTTP/2 by prior knowledge
 	pools  *poolSet
 	closed atomic.Bool
+}
+
+// newDialer makes the dialer of a client made from cfg.
+func newDialer(cfg Config, tlsCfg *tls.Config, pools *poolSet) *dialer {
+	return &dialer{
+		net: net.Dialer{
+			Timeout: cfg.ConnectionTimeout,
+			// TCP keepalive probes find a half-open connection within
+			// about connection_timeout (idle/2 + 3 probes of idle/6).
+			KeepAliveConfig: net.KeepAliveConfig{
+				Enable: true, Idle: max(cfg.ConnectionTimeout/2, time.Second),
+				Interval: max(cfg.ConnectionTimeout/6, time.Second), Count: 3,
+			},
+		},
+		tls:   tlsCfg,
+		h2c:   cfg.H2C,
+		pools: pools,
+	}
 }
 
 // DialContext is the transport's dial function for http:// targets.

@@ -82,7 +82,7 @@ func (rs *routes) get(req *http.Request, key string) *route {
 	r := &route{key: key}
 	host, port, err := net.SplitHostPort(key)
 	if err == nil && net.ParseIP(host) == nil && !rs.proxied(req) {
-		r.set = &endpointSet{rs: rs, name: host, port: port, ready: make(chan struct{}), all: map[string]*endpoint{}}
+		r.set = newEndpointSet(rs, host, port)
 	} else {
 		r.plainPool(rs.c.pools)
 	}
@@ -139,7 +139,7 @@ type endpointSet struct {
 	port  string
 	ready chan struct{}                // closed when the first resolution has ended
 	list  atomic.Pointer[endpointList] // what requests pick from; replaced, never changed
-	rr    atomic.Uint64                // round_robin's counter
+	pk    picker                       // the balancer
 
 	want      atomic.Bool  // a resolution is wanted now
 	resolving atomic.Bool  // one is under way
@@ -150,6 +150,22 @@ type endpointSet struct {
 	all      map[string]*endpoint // the active endpoints by address
 	draining []*endpoint          // removed from the set, in-flight requests finishing
 	addrs    []string             // the last good answer
+}
+
+func newEndpointSet(rs *routes, name, port string) *endpointSet {
+	s := &endpointSet{rs: rs, name: name, port: port, ready: make(chan struct{}), all: map[string]*endpoint{}}
+	s.pk.policy, s.pk.slowStart = rs.policy, rs.c.cfg.SlowStart
+	return s
+}
+
+// pick chooses the endpoint of one attempt among eps, avoiding prev when
+// another will do; in panic mode it asks for the name to be resolved again.
+func (s *endpointSet) pick(eps []*endpoint, prev *endpoint) *endpoint {
+	e, allOut := s.pk.pick(eps, prev, s.rs.c.now().UnixNano())
+	if allOut {
+		s.rs.wantResolve(s)
+	}
+	return e
 }
 
 // endpointList is an immutable snapshot of a set's active endpoints, in the

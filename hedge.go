@@ -120,10 +120,10 @@ type hedged struct {
 	hedge    bool // the second attempt
 }
 
-// sendHedged sends req, an idempotent request with a replayable body, to
-// p (ep), and once more after the hedge delay if no answer came by then;
-// it returns the first answer, or the last error if neither answered.
-func (rt *roundTripper) sendHedged(req *http.Request, p *pool, ep *endpoint, delay time.Duration) (*http.Response, bool, *endpoint, error) {
+// race sends req, an idempotent request with a replayable body, through
+// rt to p (ep), and once more after delay if no answer came by then; it
+// returns the first answer, or the last error if neither answered.
+func (h *hedger) race(rt *roundTripper, req *http.Request, p *pool, ep *endpoint, delay time.Duration) (*http.Response, bool, *endpoint, error) {
 	c := rt.c
 	results := make(chan hedged, 2)
 	start := func(req *http.Request, p *pool, ep *endpoint, hedge bool) context.CancelFunc {
@@ -147,9 +147,9 @@ func (rt *roundTripper) sendHedged(req *http.Request, p *pool, ep *endpoint, del
 				continue
 			}
 			if r.hedge {
-				c.hedge.wins.Add(1)
+				h.wins.Add(1)
 			}
-			rt.dropLosers(cancels, pending, results, r)
+			dropLosers(cancels, pending, results, r)
 			return r.resp, r.injected, r.ep, nil
 		case <-t.C:
 			now := c.now()
@@ -160,7 +160,7 @@ func (rt *roundTripper) sendHedged(req *http.Request, p *pool, ep *endpoint, del
 			if hp.busy(now) {
 				continue
 			}
-			if hreq, err := rewind(req, 2); err == nil && c.hedge.allow(c, now) {
+			if hreq, err := rewind(req, 2); err == nil && h.allow(c, now) {
 				cancels = append(cancels, start(hreq, hp, hep, true))
 				pending++
 			}
@@ -175,7 +175,7 @@ func (rt *roundTripper) sendHedged(req *http.Request, p *pool, ep *endpoint, del
 // dropLosers cancels the attempts other than the winner w, and closes the
 // answers of those still pending as they arrive, on a goroutine that ends
 // once they have (their cancellation makes that prompt).
-func (rt *roundTripper) dropLosers(cancels []context.CancelFunc, pending int, results <-chan hedged, w hedged) {
+func dropLosers(cancels []context.CancelFunc, pending int, results <-chan hedged, w hedged) {
 	for i, cancel := range cancels {
 		if hedge := i == 1; hedge != w.hedge {
 			cancel()

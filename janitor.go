@@ -45,7 +45,7 @@ func (c *Client) startJanitor() {
 				for _, p := range c.pools.all() {
 					p.trimIdle(c.cfg.MaxKeepaliveConnections, slots)
 					if c.cfg.MaxConnectionAge > 0 {
-						p.retireIdle(now)
+						p.conns.retireIdle(now)
 					}
 				}
 				if logger != nil {

@@ -1,12 +1,9 @@
 package warmpool
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -64,30 +61,6 @@ type pool struct {
 	tlsNanos      atomic.Int64
 }
 
-// poolEnv is what every pool of a client shares: its settings, and the
-// client's clock, hooks, logger and done channel, handed down once.
-type poolEnv struct {
-	now         func() time.Time
-	rand        func() float64
-	hooks       *Hooks
-	log         func(msg string, args ...any) // lifecycle notes, such as a learned idle timeout
-	done        <-chan struct{}               // closed by Client.Close
-	idleExpiry  time.Duration
-	maxAge      time.Duration // 0: connections never retire
-	maxConns    int
-	poolTimeout time.Duration
-	learnIdle   bool
-
-	concurrencyLimit string        // concurrency_limit
-	limitQueue       time.Duration // limit_queue_timeout
-	breakerFailures  int32         // circuit_breaker_failures; 0: off
-	openFor          time.Duration // circuit_breaker_open_for
-	ejectAfter       int32         // eject_after_failures
-	throttle         bool          // client-side throttling: on with the limit or the breaker
-	http2            bool          // HTTP/2 is offered over TLS
-	h2c              bool          // plain connections speak HTTP/2 by prior knowledge
-}
-
 // Protocols a pool's address was last seen to speak.
 const (
 	protoUnknown int32 = iota
@@ -135,36 +108,17 @@ func (p *pool) acquire(ctx context.Context) (probe bool, err error) {
 	return probe, nil
 }
 
-// admit runs client-side throttling, after Google SRE's adaptive
-// throttling: of the requests sent over the last windowSeconds, the backend
-// accepted accepts; a new one is refused with probability
-// max(0, (requests − throttleK × accepts) / (requests + 1)). While the
-// backend refuses everything, the share sent falls as 1/requests: about 2 %
-// of 1,000 calls/s after 2 s. Unlike SRE's, requests counts only attempts
-// that were sent and have ended, not those refused here nor those still in
-// flight: refused calls then cannot keep the throttle shut once the backend
-// accepts again (with them, a client whose window holds more refusals than
-// twice its accepts stays throttled until they age out of it), and a young
-// client's first attempts are not held against it. It waits for
-// throttleMinRequests in the window. Then the concurrency limit.
+// admit runs client-side throttling (health.throttled), then the
+// concurrency limit.
 func (p *pool) admit(ctx context.Context, now time.Time) error {
 	if p.env.throttle {
-		reqs, accepts := p.health.throttle.sums(now, windowSeconds)
-		if pr := (float64(reqs) - throttleK*float64(accepts)) / float64(reqs+1); reqs >= throttleMinRequests && pr > 0 && p.env.rand() < pr {
+		if reqs, accepts, refuse := p.health.throttled(now, p.env.rand); refuse {
 			p.throttled.Add(1)
 			return &OverloadError{Host: p.addr, Throttled: true, InFlight: int(p.inflight.Load()), Requests: reqs, Accepted: accepts}
 		}
 	}
 	return p.limit.admit(ctx, &p.inflight, p.addr, p.env.now)
 }
-
-// throttleK is SRE's K: the backend is asked for up to K times the requests
-// it accepts. throttleMinRequests is the evidence the throttle needs: below
-// it, a few failures of a quiet client would shut it.
-const (
-	throttleK           = 2
-	throttleMinRequests = 20
-)
 
 // release ends an attempt acquire admitted, with what it showed of the
 // server: o, or nothing if the caller gave up first (gone: the caller's
@@ -221,17 +175,6 @@ func (p *pool) observe(o outcome, now time.Time, probe bool) {
 	}
 }
 
-// serverFault reports whether an attempt's error says something of the
-// server's health: not the client's own limits, the caller's cancellation
-// or the token source.
-func serverFault(err error) bool {
-	switch ErrorKind(err) {
-	case "pool_timeout", "overloaded", "circuit_open", "too_large", "closed", "canceled", "token", "insecure_token":
-		return false
-	}
-	return true
-}
-
 // busy reports whether p looks overloaded now: at its concurrency limit,
 // shedding load (a 429, 503 or timeout in the last second), throttled, or
 // with its circuit open. Hedging stays away from it.
@@ -242,10 +185,8 @@ func (p *pool) busy(now time.Time) bool {
 	if now.UnixNano()-p.health.lastDrop.Load() < int64(time.Second) {
 		return true
 	}
-	if p.env.throttle {
-		if reqs, accepts := p.health.throttle.sums(now, windowSeconds); float64(reqs) > throttleK*float64(accepts) {
-			return true
-		}
+	if p.env.throttle && p.health.throttling(now) {
+		return true
 	}
 	return !p.circuit.available(now.UnixNano())
 }
@@ -467,42 +408,7 @@ func (p *pool) trimIdle(keep, slots int) {
 	for _, n := range p.demand {
 		allowed = max(allowed, n)
 	}
-	var idle []*conn
-	for _, c := range p.conns.list() {
-		if c.inUse.Load() == 0 {
-			idle = append(idle, c)
-		}
-	}
-	excess := int64(len(idle)) - allowed
-	if excess <= 0 {
-		return
-	}
-	slices.SortFunc(idle, func(a, b *conn) int { return cmp.Compare(a.idleSince.Load(), b.idleSince.Load()) })
-	for _, c := range idle[:excess] {
-		if c.claim() {
-			c.closeWith(closeTrim)
-		}
-	}
-}
-
-// retireIdle closes the idle connections past max_connection_age. A
-// connection is claimed by moving inUse from 0 to a large negative value, so
-// an attempt that picks it at the same moment sees it closed before writing
-// and net/http retries that attempt on another connection.
-func (p *pool) retireIdle(now time.Time) {
-	ns := now.UnixNano()
-	for _, c := range p.conns.list() {
-		if c.retireAt != 0 && ns >= c.retireAt && c.claim() {
-			c.closeWith(closeMaxAge)
-		}
-	}
-}
-
-// closeAll closes every open connection, idle or not.
-func (p *pool) closeAll(reason closeReason) {
-	for _, c := range p.conns.list() {
-		c.closeWith(reason)
-	}
+	p.conns.trimIdle(allowed)
 }
 
 // stats is p's part of a Stats snapshot.
@@ -557,69 +463,4 @@ func (p *pool) stats(now time.Time) HostStats {
 	s.CircuitRejections = p.circuit.rejected.Load()
 	s.DeadlineRejections = p.deadlined.Load()
 	return s
-}
-
-// connSet is a pool's open connections, and how many it opened and closed.
-type connSet struct {
-	mu      sync.Mutex
-	m       map[*conn]struct{} // guarded by mu
-	open    atomic.Int64
-	created atomic.Int64
-	closed  [closeReasons]atomic.Int64
-}
-
-func (s *connSet) add(c *conn) {
-	s.mu.Lock()
-	s.m[c] = struct{}{}
-	s.mu.Unlock()
-	s.open.Add(1)
-	s.created.Add(1)
-}
-
-func (s *connSet) remove(c *conn, r closeReason) {
-	s.mu.Lock()
-	delete(s.m, c)
-	s.mu.Unlock()
-	s.open.Add(-1)
-	s.closed[r].Add(1)
-}
-
-// list returns the open connections.
-func (s *connSet) list() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	conns := make([]*conn, 0, len(s.m))
-	for c := range s.m {
-		conns = append(conns, c)
-	}
-	return conns
-}
-
-// counts returns how many connections are open, and of those in use.
-func (s *connSet) counts() (open, inUse int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.m {
-		open++
-		if c.inUse.Load() > 0 { // retired connections hold a negative count
-			inUse++
-		}
-	}
-	return open, inUse
-}
-
-// closedBy returns how many closed, in all and by reason.
-func (s *connSet) closedBy() (total int64, by CloseReasons) {
-	for r := closeUnknown; r < closeReasons; r++ {
-		n := s.closed[r].Load()
-		total += n
-		*by.field(r) += n
-	}
-	return total, by
-}
-
-// storeMax raises v to n if n is larger.
-func storeMax(v *atomic.Int64, n int64) {
-	for p := v.Load(); n > p && !v.CompareAndSwap(p, n); p = v.Load() {
-	}
 }

@@ -127,7 +127,7 @@ func (rt *roundTripper) attempt(req *http.Request, prev *endpoint) (*http.Respon
 	p, ep := c.routes.target(req, dialAddr(req.URL), prev)
 	if c.hedgeable(req) {
 		if d := c.hedge.after(c.routes.pools(req, p), c.now()); d > 0 {
-			return rt.sendHedged(req, p, ep, d)
+			return c.hedge.race(rt, req, p, ep, d)
 		}
 	}
 	resp, injected, err := rt.send(req, p, ep, nil)
