@@ -52,11 +52,7 @@ type dialGate struct {
 	wake    chan struct{} // closed and replaced to wake every held dial; guarded by mu
 	held    atomic.Int32  // dials held now: events wake the gate only when > 0
 
-	avoided  atomic.Int64 // dials held and then not needed
-	waiting  atomic.Int64 // dials held now at max_connections
-	waits    atomic.Int64 // dials that were held at max_connections
-	waitNs   atomic.Int64 // the time they were held
-	timeouts atomic.Int64 // of those, how many ran out of pool_timeout
+	avoided atomic.Int64 // dials held and then not needed
 }
 
 // errDialNotNeeded ends a dial that no attempt needs any more: the attempt
@@ -91,8 +87,13 @@ func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release fun
 	// changes the state after the read finds held > 0 and wakes us.
 	g.held.Add(1)
 	defer g.held.Add(-1)
-	var capWait capWait
-	defer capWait.end(g, p)
+	var capTimer *time.Timer // pool_timeout, from the first time at max_connections
+	var capSince time.Time
+	defer func() {
+		if capTimer != nil {
+			capTimer.Stop()
+		}
+	}()
 	recheck := true
 	failed := 0
 	for {
@@ -114,27 +115,22 @@ func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release fun
 		g.mu.Unlock()
 		var timeout <-chan time.Time
 		if atCap {
-			timeout = capWait.start(g, p)
+			if capTimer == nil {
+				capSince, capTimer = p.env.now(), time.NewTimer(p.env.poolTimeout)
+				if w != nil && !p.capWaitStarted(w, capSince) {
+					g.avoided.Add(1)
+					return nil, errDialNotNeeded
+				}
+			}
+			timeout = capTimer.C
 		}
 		select {
 		case <-wake:
 		case <-timeout:
-			if w != nil && w.satisfied() {
-				g.avoided.Add(1)
-				return nil, errDialNotNeeded // the attempt got a freed connection as the timer fired
-			}
-			g.timeouts.Add(1)
-			capWait.err = fmt.Errorf("%w after %s: all %d connections to %s busy", ErrPoolTimeout, p.env.poolTimeout, p.env.maxConns, p.addr)
-			return nil, capWait.err
+			return nil, fmt.Errorf("%w after %s: all %d connections to %s busy", ErrPoolTimeout, p.env.poolTimeout, p.env.maxConns, p.addr)
 		case <-ctx.Done(): // connection_timeout, counted from the gate
-			if w != nil && w.satisfied() {
-				g.avoided.Add(1)
-				return nil, errDialNotNeeded
-			}
 			if atCap {
-				g.timeouts.Add(1)
-				capWait.err = fmt.Errorf("%w after %s (connection_timeout): all %d connections to %s busy", ErrPoolTimeout, p.env.now().Sub(capWait.since).Round(time.Millisecond), p.env.maxConns, p.addr)
-				return nil, capWait.err
+				return nil, fmt.Errorf("%w after %s (connection_timeout): all %d connections to %s busy", ErrPoolTimeout, p.env.now().Sub(capSince).Round(time.Millisecond), p.env.maxConns, p.addr)
 			}
 			return nil, context.Cause(ctx)
 		case <-p.env.done:
@@ -150,44 +146,6 @@ func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release fun
 		g.mu.Lock()
 		recheck = atCap || g.failed != failed || !p.speaksHTTP2()
 		g.mu.Unlock()
-	}
-}
-
-// capWait is one held dial's wait at max_connections: counted in Stats
-// (Waiting, Waits, WaitTime, PoolTimeouts) and reported to Hooks.WaitStart
-// and WaitEnd, once, however often it is woken.
-type capWait struct {
-	since time.Time
-	timer *time.Timer
-	err   error
-}
-
-// start begins the wait the first time p is found at max_connections and
-// returns its pool_timeout.
-func (cw *capWait) start(g *dialGate, p *pool) <-chan time.Time {
-	if cw.timer == nil {
-		cw.since = p.env.now()
-		cw.timer = time.NewTimer(p.env.poolTimeout)
-		g.waiting.Add(1)
-		if f := p.env.hooks.WaitStart; f != nil {
-			f(p.addr)
-		}
-	}
-	return cw.timer.C
-}
-
-// end closes the wait, if one began.
-func (cw *capWait) end(g *dialGate, p *pool) {
-	if cw.timer == nil {
-		return
-	}
-	cw.timer.Stop()
-	waited := p.env.now().Sub(cw.since)
-	g.waiting.Add(-1)
-	g.waits.Add(1)
-	g.waitNs.Add(int64(waited))
-	if f := p.env.hooks.WaitEnd; f != nil {
-		f(p.addr, waited, cw.err)
 	}
 }
 
@@ -219,13 +177,7 @@ func (g *dialGate) broadcastLocked() {
 }
 
 // stats adds the gate's figures to s.
-func (g *dialGate) stats(s *HostStats) {
-	s.DialsAvoided = g.avoided.Load()
-	s.Waiting = g.waiting.Load()
-	s.Waits = g.waits.Load()
-	s.WaitTime = time.Duration(g.waitNs.Load())
-	s.PoolTimeouts = g.timeouts.Load()
-}
+func (g *dialGate) stats(s *HostStats) { s.DialsAvoided = g.avoided.Load() }
 
 // connWant is one attempt's want of a connection from its pool, as
 // net/http's wantConn is the request's: the pool's handle on a waiting
@@ -236,9 +188,10 @@ func (g *dialGate) stats(s *HostStats) {
 // context.WithValue per attempt.
 type connWant struct {
 	context.Context
-	has  atomic.Bool   // the attempt holds a connection now
-	done atomic.Bool   // the attempt is over
-	gen  atomic.Uint32 // bumped when the wait for a connection starts or ends, and at the end
+	has      atomic.Bool   // the attempt holds a connection now
+	done     atomic.Bool   // the attempt is over
+	gen      atomic.Uint32 // bumped when the wait for a connection starts or ends, and at the end
+	capSince atomic.Int64  // unix nanos: since when it waits at max_connections; 0: it does not
 }
 
 type wantKey struct{}

@@ -91,6 +91,7 @@ func (a *attempt) gotConn(info httptrace.GotConnInfo) {
 		c.retiring.Store(true)
 	}
 	a.want.set(true)
+	a.p.capWaitEnded(&a.want, now, nil)
 	a.p.gate.poke()
 }
 
@@ -107,6 +108,7 @@ func (a *attempt) finish() {
 	}
 	p := a.p
 	now := a.c.now()
+	p.capWaitEnded(&a.want, now, a.err)
 	if c := a.conn; c != nil {
 		// Counted on the connection that served the request in the end,
 		// not on one net/http gave it first and then replaced; a request
