@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warmpool/warmpool/internal/redact"
 )
 
 // Client is a pooled, authenticated HTTP client for service-to-service calls.
@@ -242,7 +244,7 @@ func (c *Client) DoJSON(ctx context.Context, method, url string, in, out any) er
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("warmpool: encoding request for %s: %w", redactURL(url), err)
+			return fmt.Errorf("warmpool: encoding request for %s: %w", redact.URL(url), err)
 		}
 		body = bytes.NewReader(b)
 	}
@@ -279,7 +281,7 @@ func (c *Client) DoJSON(ctx context.Context, method, url string, in, out any) er
 		return &ContentTypeError{
 			StatusCode:  resp.StatusCode,
 			ContentType: resp.Header.Get("Content-Type"),
-			URL:         redactURL(url),
+			URL:         redact.URL(url),
 			Body:        c.redact(req.URL, b),
 		}
 	}
@@ -294,10 +296,10 @@ func (c *Client) DoJSON(ctx context.Context, method, url string, in, out any) er
 		if errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrClosed) {
 			return err
 		}
-		return fmt.Errorf("warmpool: reading JSON from %s: %w", redactURL(url), err)
+		return fmt.Errorf("warmpool: reading JSON from %s: %w", redact.URL(url), err)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("warmpool: decoding JSON from %s: %w", redactURL(url), err)
+		return fmt.Errorf("warmpool: decoding JSON from %s: %w", redact.URL(url), err)
 	}
 	return nil
 }
@@ -338,7 +340,7 @@ func (c *Client) statusError(req *http.Request, resp *http.Response) error {
 	return &StatusError{
 		StatusCode: resp.StatusCode,
 		Method:     req.Method,
-		URL:        redactURL(req.URL.String()),
+		URL:        redact.URL(req.URL.String()),
 		Body:       c.redact(req.URL, b),
 		Attempts:   attempts,
 	}
@@ -368,19 +370,6 @@ func (c *Client) redact(u *url.URL, b []byte) []byte {
 // 16 or more characters, so prose such as "missing or invalid bearer token"
 // is left as it is.
 var bearerRE = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9\-._~+/]{16,}=*`)
-
-// redactURL drops user info and query (which may carry credentials).
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	u.ForceQuery = false
-	u.Fragment = ""
-	return u.String()
-}
 
 // begin admits a request unless the client is closing.
 func (c *Client) begin() bool {

@@ -19,11 +19,11 @@ const (
 	closeOther                          // closed by net/http otherwise (Connection: close, unread body…)
 	closeUnused                         // closed without ever serving a request (a surplus dial)
 	closeLearnedIdle                    // idle close to the server's learned idle timeout: closed first
-	closeReasons
+	numCloseReasons
 )
 
 // closeReasonNames are the reasons as Hooks, logs and metrics name them.
-var closeReasonNames = [closeReasons]string{
+var closeReasonNames = [numCloseReasons]string{
 	closeUnknown:     "other",
 	closeIdleExpiry:  "idle_expiry",
 	closeMaxAge:      "max_age",
@@ -82,7 +82,7 @@ func (rs *CloseReasons) field(r closeReason) *int64 {
 // with its count, in that order, every reason once.
 func (rs CloseReasons) All() iter.Seq2[string, int64] {
 	return func(yield func(string, int64) bool) {
-		for r := closeIdleExpiry; r < closeReasons; r++ {
+		for r := closeIdleExpiry; r < numCloseReasons; r++ {
 			if !yield(r.String(), *rs.field(r)) {
 				return
 			}
@@ -101,15 +101,15 @@ func (rs CloseReasons) Total() int64 {
 
 // CloseReasonNames lists the names All yields, in its order.
 func CloseReasonNames() []string {
-	names := make([]string, 0, closeReasons-1)
-	for r := closeIdleExpiry; r < closeReasons; r++ {
+	names := make([]string, 0, numCloseReasons-1)
+	for r := closeIdleExpiry; r < numCloseReasons; r++ {
 		names = append(names, r.String())
 	}
 	return names
 }
 
 func (rs *CloseReasons) add(o CloseReasons) {
-	for r := closeIdleExpiry; r < closeReasons; r++ {
+	for r := closeIdleExpiry; r < numCloseReasons; r++ {
 		*rs.field(r) += *o.field(r)
 	}
 }

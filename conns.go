@@ -14,7 +14,7 @@ type connSet struct {
 	m       map[*conn]struct{} // guarded by mu
 	open    atomic.Int64
 	created atomic.Int64
-	closed  [closeReasons]atomic.Int64
+	closed  [numCloseReasons]atomic.Int64
 }
 
 func (s *connSet) add(c *conn) {
@@ -59,7 +59,7 @@ func (s *connSet) counts() (open, inUse int64) {
 
 // closedBy returns how many closed, in all and by reason.
 func (s *connSet) closedBy() (total int64, by CloseReasons) {
-	for r := closeUnknown; r < closeReasons; r++ {
+	for r := closeUnknown; r < numCloseReasons; r++ {
 		n := s.closed[r].Load()
 		total += n
 		*by.field(r) += n

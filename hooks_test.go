@@ -46,7 +46,7 @@ func (l *hookLog) hooks() Hooks {
 func (l *hookLog) snapshot() (opened, reused int64, closed CloseReasons) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for r := closeIdleExpiry; r < closeReasons; r++ { // the one table of reasons
+	for r := closeIdleExpiry; r < numCloseReasons; r++ { // the one table of reasons
 		*closed.field(r) = l.closed[r.String()]
 	}
 	return int64(len(l.opened)), l.reused, closed

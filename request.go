@@ -9,6 +9,8 @@ import (
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
+
+	"github.com/warmpool/warmpool/internal/redact"
 )
 
 // attempt follows one attempt of a call from the pool's admission until its
@@ -156,7 +158,7 @@ func (a *attempt) explain(err error) error {
 		closeReason(c.reason.Load()) == closeServer {
 		return &IdleCloseError{
 			Method:     a.req.Method,
-			URL:        redactURL(a.req.URL.String()),
+			URL:        redact.URL(a.req.URL.String()),
 			Idle:       time.Duration(c.lastIdle.Load()),
 			Idempotent: isIdempotent(a.req),
 			Err:        err,

@@ -52,7 +52,7 @@ type HostStats struct {
 
 	// Gauges.
 	Open     int64 `json:"open"`      // connections open: in use + idle
-	InUse    int64 `json:"in_use"`    // connections serving at least one request
+	InUse    int64 `json:"in_use"`    // connections serving at least one request: the stats line's "active", as httpx names them
 	Idle     int64 `json:"idle"`      // open connections serving none
 	Dialing  int64 `json:"dialing"`   // connections being dialed
 	InFlight int64 `json:"in_flight"` // requests between sending and their body being closed

@@ -1,7 +1,6 @@
-// Package redact shows URLs without what may carry credentials. It is the
-// one copy of that rule for the tooling (cmd/warmpool, internal/bench); the
-// root package keeps its own unexported one, which it cannot import from
-// here without exporting it.
+// Package redact shows URLs without what may carry credentials: the one
+// copy of that rule, for the library's errors and the tooling
+// (cmd/warmpool, internal/bench).
 package redact
 
 import "net/url"
