@@ -115,8 +115,7 @@ func (a *attempt) finish() {
 		// Counted on the connection that served the request in the end,
 		// not on one net/http gave it first and then replaced; a request
 		// the server closed the connection on, idle, never reached it.
-		var ice *IdleCloseError
-		p.putConn(c, now, !errors.As(a.err, &ice))
+		p.putConn(c, now, !isIdleClose(a.err))
 	}
 	// The caller's own cancellation and the client's closing say nothing
 	// about the server.
@@ -130,6 +129,15 @@ func (a *attempt) finish() {
 	if a.ownsClient.Load() {
 		a.c.end()
 	}
+}
+
+// isIdleClose reports whether err is an *IdleCloseError.
+func isIdleClose(err error) bool {
+	if err == nil {
+		return false
+	}
+	_, ok := errors.AsType[*IdleCloseError](err)
+	return ok
 }
 
 // done calls Hooks.RequestDone for the attempt.

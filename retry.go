@@ -55,8 +55,10 @@ type retrier struct {
 	failure    error
 }
 
-func newRetrier(c *Client, req *http.Request) *retrier {
-	return &retrier{c: c, req: req, canRetry: c.cfg.MaxRetries > 0 && replayable(req), idempotent: isIdempotent(req)}
+// newRetrier returns the retrier of a call of req, as a value, so that it
+// stays on the caller's stack.
+func newRetrier(c *Client, req *http.Request) retrier {
+	return retrier{c: c, req: req, canRetry: c.cfg.MaxRetries > 0 && replayable(req), idempotent: isIdempotent(req)}
 }
 
 // next decides after attempt n, which ended with resp or err, whether
