@@ -63,6 +63,9 @@ var (
 		{"calls", "n", "calls"}, {"calls_failed", "n", "calls failed"}, {"retries", "n", "retries"},
 		{"budget_refusals", "n", "budget refusals"}, {"token_fetches", "n", "token fetches"},
 		{"token_fetch_failures", "n", "token failures"}, {"learned_idle_timeout_ns", "idle", "learned idle timeout"},
+		{"concurrency_limit", "n", "concurrency limit"}, {"overloaded", "n", "refused: overloaded"},
+		{"throttled", "n", "refused: throttled"}, {"circuit_rejections", "n", "refused: circuit open"},
+		{"deadline_rejections", "n", "refused: deadline"}, {"hedges", "n", "hedges"}, {"hedge_wins", "n", "hedge wins"},
 	}
 	hostFields = []statsField{
 		{"endpoint_state", "s", "state"}, {"ejections", "n", "ejections"}, {"protocol", "s", "protocol"},
@@ -71,6 +74,8 @@ var (
 		{"reuse", "reuse", "reuse"}, {"created", "n", "created"}, {"closed", "n", "closed"},
 		{"failures_by_kind", "kinds", "failed attempts"}, {"dial_failures", "kinds", "dial failures"},
 		{"learned_idle_timeout_ns", "idle", "learned idle timeout"},
+		{"circuit_state", "s", "circuit"}, {"concurrency_limit", "n", "limit"}, {"overloaded", "n", "overloaded"},
+		{"circuit_rejections", "n", "circuit fast-fails"},
 	}
 )
 
