@@ -91,6 +91,7 @@ type PhaseResult struct {
 	Latency           Percentiles   `json:"latency_us"`
 	FastFails         FastFails     `json:"fast_fails"`
 	Errors            ErrorCounts   `json:"errors"`
+	ErrorLatency      Percentiles   `json:"error_latency_us"` // the failed calls' own time
 	Dropped           int64         `json:"dropped"`
 	Cut               int64         `json:"cut"`
 	Server            ServerSummary `json:"server"`

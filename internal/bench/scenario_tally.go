@@ -128,8 +128,8 @@ func (t *callTally) calls(keep func(callRec) bool) []callRec {
 // summarizeCalls fills in what calls did into p, over p.DurationS seconds
 // at capacity per second.
 func summarizeCalls(p *PhaseResult, calls []callRec, capacity float64) {
-	ok, fast := newHistogram(), newHistogram()
-	var okMax, fastMax time.Duration
+	ok, fast, failed := newHistogram(), newHistogram(), newHistogram()
+	var okMax, fastMax, failedMax time.Duration
 	kinds := map[string]int64{}
 	p.FastFails.ByReason = map[string]int64{}
 	for _, c := range calls {
@@ -150,6 +150,8 @@ func summarizeCalls(p *PhaseResult, calls []callRec, capacity float64) {
 			}
 		case classFailed:
 			kinds[c.kind]++
+			failed.RecordValue(toMicros(c.own))
+			failedMax = max(failedMax, c.own)
 		case classCut:
 			p.Cut++
 		}
@@ -158,6 +160,7 @@ func summarizeCalls(p *PhaseResult, calls []callRec, capacity float64) {
 	p.Errors = NewErrorCounts(kinds)
 	p.Latency = percentiles(ok, okMax)
 	p.FastFails.Latency = percentiles(fast, fastMax)
+	p.ErrorLatency = percentiles(failed, failedMax)
 	if p.DurationS > 0 {
 		p.GoodputPerS = round3(float64(p.OK) / p.DurationS)
 	}

@@ -104,7 +104,8 @@ func hangVerdict(r *bench.ScenarioReport) string {
 		return fmt.Sprintf("%s never opened: every call of the hang waited out its timeout", b.Feature)
 	}
 	waited := func(m *bench.ScenarioMode) string {
-		return fmt.Sprintf("%s calls waited out their timeout", fmtInt(phase(m, "hung").Errors.ByKind["timeout"]))
+		p := phase(m, "hung")
+		return fmt.Sprintf("%s calls failed after %s (p50)", fmtInt(p.Errors.Total), fmtUs(p.ErrorLatency.P50))
 	}
 	v := fmt.Sprintf("%s opened %gs into the hang and then failed %s calls in under 1ms each (p99 %s)%s",
 		b.Feature, h.OpenedAfterS, fmtInt(h.CircuitOpenFails.Under1ms), fmtUs(h.CircuitOpenFails.Latency.P99), others(r, waited))

@@ -105,6 +105,7 @@ var phaseResultDefs = map[string]string{
 	"latency_us":          "latency of the ok calls, from when each was due (load.Record.Latency), µs",
 	"fast_fails":          "calls the client failed at once without sending them: ErrOverloaded (the concurrency limit, or throttling), ErrCircuitOpen, or a deadline shorter than the fastest recent answer",
 	"errors":              "every other failed call (a non-2xx answer included), by warmpool.ErrorKind and in the coarse groups",
+	"error_latency_us":    "how long the failed calls (errors) took, each from its start to its error, µs",
 	"dropped":             "calls due when the load had max_in_flight calls under way: never made",
 	"cut":                 "calls cut short by the end of the run (its grace period)",
 	"server":              "the server's own counts of the requests of these calls (X-Bench-Tag), after it worked through its queue",
@@ -116,6 +117,12 @@ var scenarioObjectDefs = map[string]string{
 	"latency_us.p99":   "99th percentile, µs",
 	"latency_us.p99_9": "99.9th percentile, µs",
 	"latency_us.max":   "the slowest, exact, µs",
+
+	"error_latency_us.count": "failed calls counted",
+	"error_latency_us.p50":   "median, µs",
+	"error_latency_us.p99":   "99th percentile, µs",
+	"error_latency_us.p99_9": "99.9th percentile, µs",
+	"error_latency_us.max":   "the slowest, exact, µs",
 
 	"fast_fails.count":      "calls failed fast",
 	"fast_fails.by_reason":  "by reason: overloaded (the concurrency limit), throttled (client-side throttling), circuit_open, deadline (less time left than the fastest recent answer)",

@@ -31,6 +31,9 @@ func syntheticPhase(name string, rate, secs float64, ok int64, p50, p99 int64, f
 		p.FastFails.Latency = bench.Percentiles{Count: p.FastFails.Count, P50: 20, P99: 250, P999: 900, Max: 4000}
 		p.FastFails.Under1ms = p.FastFails.Count - 1
 	}
+	if timeouts > 0 {
+		p.ErrorLatency = bench.Percentiles{Count: timeouts, P50: 1_000_000, P99: 1_001_000, P999: 1_002_000, Max: 1_003_000}
+	}
 	p.Dropped = calls - ok - p.FastFails.Count - timeouts
 	sent := calls - p.Dropped - p.FastFails.Count
 	p.Server = bench.ServerSummary{Received: sent, Executed: sent, Wasted: wasted, ExecutionsPerCall: 1}
@@ -57,6 +60,9 @@ func total(phases ...bench.PhaseResult) bench.PhaseResult {
 		}
 		if p.Latency.Count > 0 {
 			t.Latency = p.Latency
+		}
+		if p.ErrorLatency.Count > 0 {
+			t.ErrorLatency = p.ErrorLatency
 		}
 		kinds["timeout"] += p.Errors.ByKind["timeout"]
 		t.Server.Received += p.Server.Received

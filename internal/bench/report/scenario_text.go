@@ -110,7 +110,7 @@ func eventNote(e string) string {
 // writePhaseTable writes one row per mode of the phase get picks.
 func writePhaseTable(b *strings.Builder, r *bench.ScenarioReport, get func(*bench.ScenarioMode) bench.PhaseResult) {
 	t := newTable("mode", ">calls", ">goodput/s", ">of capacity", ">p50", ">p99", ">fast fails", ">ff p50", ">ff p99",
-		">errors", ">dropped", ">executed", ">wasted", ">exec/call")
+		">errors", ">err p50", ">dropped", ">executed", ">wasted", ">exec/call")
 	for i := range r.Modes {
 		p := get(&r.Modes[i])
 		errs := "-"
@@ -120,7 +120,7 @@ func writePhaseTable(b *strings.Builder, r *bench.ScenarioReport, get func(*benc
 		t.add(r.Modes[i].Mode, fmtInt(p.Calls), fmtRate(p.GoodputPerS), fmtShare(p.GoodputOfCapacity),
 			fmtLat(p.Latency.Count, p.Latency.P50), fmtLat(p.Latency.Count, p.Latency.P99),
 			fmtFast(p.FastFails), fmtLat(p.FastFails.Count, p.FastFails.Latency.P50), fmtLat(p.FastFails.Count, p.FastFails.Latency.P99),
-			errs, fmtInt(p.Dropped), fmtInt(p.Server.Executed),
+			errs, fmtLat(p.ErrorLatency.Count, p.ErrorLatency.P50), fmtInt(p.Dropped), fmtInt(p.Server.Executed),
 			fmt.Sprintf("%s (%s)", fmtInt(p.Server.Wasted), fmtShare(p.Server.WastedShare)), strconv.FormatFloat(p.Server.ExecutionsPerCall, 'f', 3, 64))
 	}
 	t.write(b)
@@ -221,7 +221,7 @@ func writeTimeline(b *strings.Builder, r *bench.ScenarioReport) {
 		">overloaded", ">throttled", ">circuit rejections", ">hedges")
 	for i := per - 1; i < len(m.Timeline); i += per {
 		p := m.Timeline[i]
-		t.add(fmtSeconds(p.AtS), fmtRate(p.OKPerS), fmtRate(p.ExecutedPerS), fmtInt(p.Queued), fmtInt(p.InFlight), fmtInt(p.ConcurrencyLimit),
+		t.add(strconv.FormatFloat(p.AtS, 'f', 1, 64)+"s", fmtRate(p.OKPerS), fmtRate(p.ExecutedPerS), fmtInt(p.Queued), fmtInt(p.InFlight), fmtInt(p.ConcurrencyLimit),
 			fmtUs(p.LatencyMinUs), cmpOr(p.CircuitState, "-"), fmtInt(p.Overloaded), fmtInt(p.Throttled), fmtInt(p.CircuitRejections), fmtInt(p.Hedges))
 	}
 	t.write(b)
