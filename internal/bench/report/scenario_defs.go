@@ -145,7 +145,7 @@ var scenarioObjectDefs = map[string]string{
 	"hang.circuit_open_fails":          "the calls the open breaker failed at once (ErrCircuitOpen)",
 	"hang.open_for_s":                  "circuit_breaker_open_for of the mode, seconds; 0 without the breaker",
 	"hang.first_success_after_s":       "from the recovery to the end of the first successful call, seconds; -1: none",
-	"hang.first_success_took_s":        "that call's own time, seconds (the breaker's probe, when it is open)",
+	"hang.first_success_took_s":        "that call's own time, seconds: a request the server held through the hang, or the breaker's probe",
 	"hang.full_throughput_after_s":     "from the recovery to full throughput, as recovery.back_after_s, seconds; -1: never",
 	"hang.failed_before_first_success": "calls due after the recovery that failed before the first success (the probe's wait)",
 	"hang.lost":                        "calls due after the first success that failed: calls the recovered server would have served",

@@ -99,7 +99,7 @@ func hangTargets(r *bench.ScenarioReport) []bench.Target {
 	slack := 1 / r.Settings.Phases[len(r.Settings.Phases)-1].RatePerS // the next call's arrival
 	within := h.OpenForS + h.FirstSuccessTookS + slack
 	out = append(out, target("first success after recovery", fmt.Sprintf("within open_for (%gs) + 1 probe", h.OpenForS),
-		fmt.Sprintf("%s after (the probe took %gs)", fmtAfter(h.FirstSuccessAfterS), h.FirstSuccessTookS),
+		fmt.Sprintf("%s after (that call took %gs)", fmtAfter(h.FirstSuccessAfterS), h.FirstSuccessTookS),
 		h.FirstSuccessAfterS >= 0 && h.FirstSuccessAfterS <= within))
 	out = append(out, target("calls lost", "0 calls failed that the recovered backend would have served",
 		fmt.Sprintf("%s lost (%s failed before the first success)", fmtInt(h.Lost), fmtInt(h.FailedBeforeFirstSuccess)), h.Lost == 0))
