@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/warmpool/warmpool"
@@ -88,6 +89,38 @@ computed from these figures, and with a hint when the server answered 401 (a
 token is missing: -token). -format json gives every figure, each explained in
 its "definitions"; -format html a page with charts.
 
+Scenarios (-scenario overload|hang|slow-replica): how clients degrade when
+the backend cannot keep up. The in-process server has a fixed capacity,
+-capacity-handlers slots (16) × -service-time (10ms) = 1,600 req/s, behind a
+queue without bound, and, as uvicorn workers, executes every request it read
+even after its caller gave up. Calls follow an open model at fixed rates,
+each with its own -deadline (1s), stamped on the request so that the server
+counts the executions that started after it (wasted). Modes: tuned-net/http
+(a bare http.Client, MaxIdleConnsPerHost 100, no MaxConnsPerHost, Timeout
+-request-timeout), warmpool (as configured: the defaults, or -config) and
+warmpool with the scenario's feature on:
+  overload      0.5×, 2× then 0.5× the capacity (-calm-load, -overload-load;
+                -calm-for 3s, -overload-for 10s, -after-for 5s);
+                warmpool-adaptive: concurrency_limit: adaptive
+  hang          -rate 100/s; healthy for -calm-for (3s), then the server
+                hangs (reads requests, answers none) for -hang-for, then
+                recovers for -after-for (10s); calls have no deadline of their
+                own, -request-timeout (30s) bounds each; warmpool-breaker:
+                circuit_breaker_failures: 5 (-breaker-failures)
+  slow-replica  three endpoints on 127.0.0.1-3, one port, behind one name;
+                127.0.0.1 answers -slow-share (10 %) of its requests after
+                -slow-delay (200ms); GET at -rate 500/s for -duration 10s;
+                warmpool-hedge-p95 (hedge_after: p95) and, if it misses its
+                target, warmpool-hedge-fixed (hedge_after from the fast
+                replicas' p99)
+The report gives per phase and mode: goodput (successes within the deadline
+per second), p50/p99 of successes from their due time, fast fails (calls
+failed without being sent: overloaded, throttled, circuit_open, deadline) and
+their latency, errors by kind, the server's executions, wasted executions and
+executions per call; the recovery after the overload, the breaker's figures,
+each endpoint's share; warmpool's Stats at the end, the featured mode's
+timeline, issue 16's targets (met or missed) and a one-line verdict.
+
 Progress, with the time left, goes to stderr, only when it is a terminal.
 Ctrl-C (SIGINT) stops the runs: the report of those that finished is
 printed, marked partial, and the exit status is 1. Output files (-html) are
@@ -106,6 +139,9 @@ const benchExamples = `Examples:
   warmpool serve -proto tls & warmpool bench -insecure https://127.0.0.1:8080/answer
   warmpool bench -backends 3 -add-backend-at 5s -kill-backend-at 10s
   warmpool bench -backends 4 -modes default,warmpool,warmpool-round_robin -server-delay 1ms
+  warmpool bench -scenario overload
+  warmpool bench -scenario hang -request-timeout 5s -format json > hang.json
+  warmpool bench -scenario slow-replica -modes warmpool,warmpool-hedge-p95
 `
 
 // runBench implements "warmpool bench". On SIGINT (ctx ends) it prints the
@@ -120,6 +156,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if out.fleet != nil {
 		return runFleetBench(ctx, *out.fleet, out, stdout, stderr)
+	}
+	if out.scenario != nil {
+		return runScenarioBench(ctx, *out.scenario, out, stdout, stderr)
 	}
 	rep, runErr := bench.Run(ctx, s)
 	if rep == nil {
@@ -167,6 +206,8 @@ type benchOutput struct {
 	format string               // text, json or html
 	html   string               // file, "" for none
 	fleet  *bench.FleetSettings // -backends: a fleet run instead (bench_fleet.go)
+	// -scenario: a graceful-degradation scenario instead (bench_scenario.go)
+	scenario *bench.ScenarioSettings
 }
 
 // benchFlags are "warmpool bench"'s flags as parsed, before checking.
@@ -174,6 +215,7 @@ type benchFlags struct {
 	s                   bench.Settings
 	out                 benchOutput
 	fleet               bench.FleetSettings
+	scn                 bench.ScenarioSettings
 	protos, modes, data string
 }
 
@@ -204,6 +246,7 @@ func (f *benchFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&f.fleet.Backends, "backends", 0, "run `N` reference servers on 127.0.0.1 … 127.0.0.N, one port, behind one host name, and report each mode's share per backend (modes "+strings.Join(bench.FleetModes, ",")+")")
 	fs.DurationVar(&f.fleet.AddAt, "add-backend-at", 0, "with -backends, add a backend (127.0.0.N+1) to the name this long into each run")
 	fs.DurationVar(&f.fleet.KillAt, "kill-backend-at", 0, "with -backends, kill the first backend (close it abruptly) this long into each run")
+	f.defineScenario(fs)
 }
 
 // parseBench turns the command line into settings. Every problem is a usage
@@ -215,6 +258,10 @@ func parseBench(args []string, stdout io.Writer) (bench.Settings, benchOutput, e
 	positional, err := cmd.parse(args, stdout)
 	if err != nil {
 		return f.s, f.out, err
+	}
+	if slices.ContainsFunc(scenarioFlags, cmd.set) {
+		f.out.scenario = &f.scn
+		return f.s, f.out, checkScenario(cmd, &f, positional)
 	}
 	if cmd.set("backends") || cmd.set("add-backend-at") || cmd.set("kill-backend-at") {
 		s, fleet := f.s, &f.fleet

@@ -89,6 +89,20 @@
 // fetch took 10.7ms on average, twice the issuer's delay, for its new
 // connection on a busy machine.
 //
+// # Scenarios
+//
+// RunScenario (warmpool bench -scenario) measures graceful degradation
+// instead of pooling: an in-process server of fixed capacity
+// (internal/capserver: handler slots × service time behind a FIFO queue,
+// executing every request it read even after its caller gave up, as uvicorn
+// workers do) under an open-model load in phases, each call with its own
+// deadline, which it states to the server (X-Bench-Deadline) so that the
+// server counts the work it did for callers that had given up. The modes are
+// tuned net/http, warmpool as configured and warmpool with the scenario's
+// feature on (concurrency_limit: adaptive, circuit_breaker_failures,
+// hedge_after); scenario.go says what each scenario does, and package
+// report holds the results to issue 16's targets (report.FinishScenario).
+//
 // # Reports
 //
 // This package measures; package report (internal/bench/report) concludes

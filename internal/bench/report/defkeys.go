@@ -8,7 +8,7 @@ import (
 // dataKeyed are the objects of the JSON report keyed by data, not by field:
 // one definition covers each, and its keys are not fields.
 var dataKeyed = map[string]bool{"protocols": true, "by_kind": true, "status_codes": true, "http_client": true, "definitions": true,
-	"hosts": true, "failures_by_kind": true}
+	"hosts": true, "failures_by_kind": true, "by_reason": true}
 
 // DefinitionKeys lists the definition key of every field of a JSON report
 // decoded into doc, as definitions names them (see there), sorted and
