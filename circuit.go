@@ -95,6 +95,14 @@ func (c *circuit) probeDone(o outcome, now int64, openFor time.Duration) {
 	c.probing.Store(false)
 }
 
+// closeAfter closes an open breaker after a success o that was not its
+// probe: a request the server held through the outage and then answered.
+func (c *circuit) closeAfter(o outcome) {
+	if !o.failed() && c.reason.Load() == tripBreaker {
+		c.until.Store(0)
+	}
+}
+
 // trip opens the breaker for openFor after fails down failures in a row,
 // the last being o. It does nothing if the breaker is open already.
 func (c *circuit) trip(o outcome, fails int32, now int64, openFor time.Duration) bool {

@@ -268,3 +268,32 @@ func TestBreakerPerEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerOpensOnCallersDeadlines: callers whose deadlines (shorter than
+// request_timeout) pass while a hanging backend holds their requests open
+// the breaker as request timeouts would.
+func TestBreakerOpensOnCallersDeadlines(t *testing.T) {
+	b := startBackend(t)
+	b.holdAnswers()
+	c, err := New(Config{CircuitBreakerFailures: 3, CircuitBreakerOpenFor: time.Hour, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		return c.DoJSON(ctx, "GET", b.URL, nil, nil)
+	}
+	for i := range 3 {
+		if err := call(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d to a hanging backend: %v, want the caller's deadline", i, err)
+		}
+	}
+	if err := call(); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("after 3 callers' deadlines passed at the backend: %v, want ErrCircuitOpen", err)
+	}
+	if got := b.arrived.Load(); got != 3 {
+		t.Errorf("backend got %d requests, want 3", got)
+	}
+}

@@ -103,7 +103,7 @@ const minHedgeDelay = time.Millisecond
 // and the retry budget if so.
 func (h *hedger) allow(c *Client, now time.Time) bool {
 	reqs, hedges := h.win.sums(now, hedgeWindow)
-	if float64(hedges+1) > h.pct/100*float64(reqs) || !c.budget.withdraw(now) {
+	if float64(hedges+1) > h.pct/100*float64(reqs) || !c.budget.take(now) {
 		return false
 	}
 	h.win.add(now, 0, 1)

@@ -70,6 +70,10 @@ func TestHedgeCutsTheTail(t *testing.T) {
 	if st.Hedges < 9 || st.Hedges > calls*20/100+1 || st.HedgeWins != st.Hedges {
 		t.Errorf("%d hedges, %d won; want about one per slow answer (10), within 20 %% of %d calls, each winning", st.Hedges, st.HedgeWins, calls)
 	}
+	if st.Failures != 0 || st.Retries != 0 || st.LatencyP50 == 0 {
+		t.Errorf("Stats: %d failures %v, %d retries, p50 %s; want the cancelled losers counted as no failure, hedges apart from retries, and the attempts measured",
+			st.Failures, st.FailuresByKind, st.Retries, st.LatencyP50)
+	}
 	if got := s.received.Load(); got != calls+st.Hedges {
 		t.Errorf("server received %d requests, want %d calls + %d hedges", got, calls, st.Hedges)
 	}

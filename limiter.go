@@ -53,7 +53,7 @@ type limitWaiter struct {
 }
 
 const (
-	limitInitial    = 20
+	limitInitial    = 40
 	limitMin        = 4
 	limitMax        = 1000
 	limitTolerance  = 1.5

@@ -133,9 +133,6 @@ func (p *pool) release(o outcome, gone, probe bool) {
 		p.failures[errorKindIndex(ErrorKind(o.err))].Add(1)
 	}
 	now := p.env.now()
-	if p.env.throttle {
-		p.health.throttle.add(now, 1, 0) // accepted ones add their accept in observe
-	}
 	switch {
 	case gone:
 		if errors.Is(o.err, context.DeadlineExceeded) {
@@ -160,10 +157,15 @@ func (p *pool) release(o outcome, gone, probe bool) {
 // (eject_after_failures failures). A failed dial of an endpoint asks for its
 // name to be resolved again.
 func (p *pool) observe(o outcome, now time.Time, probe bool) {
+	if p.env.throttle {
+		p.health.throttle.add(now, 1, 0) // a request sent and ended; observe adds its accept
+	}
 	fails, downs := p.health.observe(o, now)
 	ns := now.UnixNano()
 	if probe {
 		p.circuit.probeDone(o, ns, p.env.openFor)
+	} else if !o.failed() && p.circuit.state(ns) != circuitClosed {
+		p.circuit.closeAfter(o) // any answer shows it is back, the probe's or one held through the outage
 	} else if b := p.env.breakerFailures; b > 0 && downs >= b && p.circuit.trip(o, downs, ns, p.env.openFor) {
 		p.env.log("warmpool: circuit opened", "host", p.addr, "failures_in_a_row", downs, "for", p.env.openFor)
 	}

@@ -104,6 +104,12 @@ func (a *attempt) finish() {
 	if !a.want.end() {
 		return
 	}
+	// The caller's own cancellation and the client's closing say nothing
+	// about the server; read before the hedge's context is cancelled below.
+	gone := a.caller.Err() != nil || a.c.closing.Load()
+	// A caller's deadline that passed while the server had the request
+	// says it did not answer in time.
+	late := gone && a.conn != nil && errors.Is(context.Cause(a.caller), context.DeadlineExceeded)
 	a.cancel()
 	if a.cancelParent != nil {
 		a.cancelParent()
@@ -117,14 +123,18 @@ func (a *attempt) finish() {
 		// the server closed the connection on, idle, never reached it.
 		p.putConn(c, now, !isIdleClose(a.err))
 	}
-	// The caller's own cancellation and the client's closing say nothing
-	// about the server.
-	gone := a.caller.Err() != nil || a.c.closing.Load()
 	sent := a.sent
 	if sent.IsZero() {
 		sent = a.start
 	}
-	p.release(outcome{took: now.Sub(sent), status: a.status, err: a.err}, gone, a.probe)
+	o := outcome{took: now.Sub(sent), status: a.status, err: a.err}
+	if late {
+		o.err = a.c.timeoutErr // counted as the server's timeout, not the caller's choice
+		gone = false
+	} else if gone && a.cancelParent != nil && errors.Is(a.err, context.Canceled) {
+		o.err = nil // the loser of a hedged pair, cancelled: no failure of anyone's
+	}
+	p.release(o, gone, a.probe)
 	a.done(a.err)
 	if a.ownsClient.Load() {
 		a.c.end()

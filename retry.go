@@ -305,6 +305,17 @@ func (b *budget) deposit(now time.Time) { b.bucket(now).reqs.Add(1) }
 
 // withdraw reports whether a retry may go ahead now, and records it if so.
 func (b *budget) withdraw(now time.Time) bool {
+	if !b.take(now) {
+		b.refused.Add(1)
+		return false
+	}
+	b.retries.Add(1)
+	return true
+}
+
+// take reports whether the budget has room for one more request beyond the
+// first attempts (a retry or a hedge), and spends it if so.
+func (b *budget) take(now time.Time) bool {
 	var reqs, retries int64
 	sec := now.Unix()
 	for i := range b.buckets {
@@ -318,11 +329,9 @@ func (b *budget) withdraw(now time.Time) bool {
 	secs := min(now.Sub(b.start).Seconds()+1, budgetWindow)
 	allowed := b.percent/100*float64(reqs) + b.perSecond*secs
 	if float64(retries+1) > allowed {
-		b.refused.Add(1)
 		return false
 	}
 	b.bucket(now).retries.Add(1)
-	b.retries.Add(1)
 	return true
 }
 
