@@ -117,7 +117,7 @@ func (g *dialGate) enter(ctx context.Context, p *pool, w *connWant) (release fun
 		if atCap {
 			if capTimer == nil {
 				capSince, capTimer = p.env.now(), time.NewTimer(p.env.poolTimeout)
-				if w != nil && !p.capWaitStarted(w, capSince) {
+				if w != nil && !p.capWaits.started(p, w, capSince) {
 					g.avoided.Add(1)
 					return nil, errDialNotNeeded
 				}
@@ -228,4 +228,58 @@ func (w *connWant) end() bool {
 	}
 	w.gen.Add(1)
 	return true
+}
+
+// capWaits counts a pool's attempts that waited at max_connections (their
+// gate found the pool there). It is counted as the attempt saw the wait end
+// (a dial held at the limit cannot know whether a connection reached its
+// attempt as its pool_timeout fired), so that Stats, the hooks and the
+// callers agree.
+type capWaits struct {
+	waiting  atomic.Int64 // attempts waiting now
+	waits    atomic.Int64 // attempts that waited
+	waitNs   atomic.Int64 // the time they waited
+	timeouts atomic.Int64 // of those, the ones that failed with ErrPoolTimeout
+}
+
+// started records that w waits at max_connections at p: counted in
+// Waiting and reported to Hooks.WaitStart once per wait. It returns false,
+// counting nothing, if w's attempt has its connection or is over already.
+func (cw *capWaits) started(p *pool, w *connWant, now time.Time) bool {
+	if w.satisfied() || !w.capSince.CompareAndSwap(0, now.UnixNano()) {
+		return !w.satisfied()
+	}
+	cw.waiting.Add(1)
+	if f := p.env.hooks.WaitStart; f != nil {
+		f(p.addr)
+	}
+	if w.satisfied() { // it got one as the wait began: end it here
+		cw.ended(p, w, now, nil)
+		return false
+	}
+	return true
+}
+
+// ended ends w's wait at max_connections, if one is on: err is nil when the
+// attempt got a connection, else what it failed with.
+func (cw *capWaits) ended(p *pool, w *connWant, now time.Time, err error) {
+	since := w.capSince.Swap(0)
+	if since == 0 {
+		return
+	}
+	waited := time.Duration(now.UnixNano() - since)
+	cw.waiting.Add(-1)
+	cw.waits.Add(1)
+	cw.waitNs.Add(int64(waited))
+	if errors.Is(err, ErrPoolTimeout) {
+		cw.timeouts.Add(1)
+	}
+	if f := p.env.hooks.WaitEnd; f != nil {
+		f(p.addr, waited, err)
+	}
+}
+
+// stats adds the waits to s.
+func (cw *capWaits) stats(s *HostStats) {
+	s.Waiting, s.Waits, s.WaitTime, s.PoolTimeouts = cw.waiting.Load(), cw.waits.Load(), time.Duration(cw.waitNs.Load()), cw.timeouts.Load()
 }

@@ -52,10 +52,7 @@ type pool struct {
 	reused     atomic.Int64 // of those, on a connection that had served before
 	failures   [numErrorKinds]atomic.Int64
 	throttled  atomic.Int64 // attempts client-side throttling refused
-	waiting    atomic.Int64 // attempts waiting now at max_connections
-	waits      atomic.Int64 // attempts that waited at max_connections
-	waitNs     atomic.Int64 // the time they waited
-	timeouts   atomic.Int64 // of those, the ones that failed with ErrPoolTimeout
+	capWaits   capWaits     // attempts' waits at max_connections
 	deadlined  atomic.Int64 // attempts refused for too little time left
 
 	dialing       atomic.Int64
@@ -228,47 +225,6 @@ func (p *pool) putConn(c *conn, now time.Time, counted bool) {
 	}
 	c.release(now)
 	p.holding.Add(-1)
-}
-
-// capWaitStarted records that w waits at max_connections (its gate found
-// p there): counted in Waiting and reported to Hooks.WaitStart once per
-// wait. It returns false, counting nothing, if w's attempt has its
-// connection or is over already.
-func (p *pool) capWaitStarted(w *connWant, now time.Time) bool {
-	if w.satisfied() || !w.capSince.CompareAndSwap(0, now.UnixNano()) {
-		return !w.satisfied()
-	}
-	p.waiting.Add(1)
-	if f := p.env.hooks.WaitStart; f != nil {
-		f(p.addr)
-	}
-	if w.satisfied() { // it got one as the wait began: end it here
-		p.capWaitEnded(w, now, nil)
-		return false
-	}
-	return true
-}
-
-// capWaitEnded ends w's wait at max_connections, if one is on: err is nil
-// when the attempt got a connection, else what it failed with. It is
-// counted here, as the attempt saw it (a dial held at the limit cannot know
-// whether a connection reached its attempt as its pool_timeout fired), so
-// that Stats, the hooks and the callers agree.
-func (p *pool) capWaitEnded(w *connWant, now time.Time, err error) {
-	since := w.capSince.Swap(0)
-	if since == 0 {
-		return
-	}
-	waited := time.Duration(now.UnixNano() - since)
-	p.waiting.Add(-1)
-	p.waits.Add(1)
-	p.waitNs.Add(int64(waited))
-	if errors.Is(err, ErrPoolTimeout) {
-		p.timeouts.Add(1)
-	}
-	if f := p.env.hooks.WaitEnd; f != nil {
-		f(p.addr, waited, err)
-	}
 }
 
 // admitDial returns once a dial for w may go ahead (see dialGate), with the
@@ -473,7 +429,7 @@ func (p *pool) stats(now time.Time) HostStats {
 		TLSHandshakeTime: time.Duration(p.tlsNanos.Load()),
 	}
 	p.gate.stats(&s)
-	s.Waiting, s.Waits, s.WaitTime, s.PoolTimeouts = p.waiting.Load(), p.waits.Load(), time.Duration(p.waitNs.Load()), p.timeouts.Load()
+	p.capWaits.stats(&s)
 	for k := range dialKinds {
 		*s.DialFailures.field(k) = p.dialFail[k].Load()
 	}

@@ -93,7 +93,7 @@ func (a *attempt) gotConn(info httptrace.GotConnInfo) {
 		c.retiring.Store(true)
 	}
 	a.want.set(true)
-	a.p.capWaitEnded(&a.want, now, nil)
+	a.p.capWaits.ended(a.p, &a.want, now, nil)
 	a.p.gate.poke()
 }
 
@@ -116,7 +116,7 @@ func (a *attempt) finish() {
 	}
 	p := a.p
 	now := a.c.now()
-	p.capWaitEnded(&a.want, now, a.err)
+	p.capWaits.ended(p, &a.want, now, a.err)
 	if c := a.conn; c != nil {
 		// Counted on the connection that served the request in the end,
 		// not on one net/http gave it first and then replaced; a request

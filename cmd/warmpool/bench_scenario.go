@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -16,26 +15,6 @@ import (
 // scenarioFlags are the flags of "warmpool bench -scenario" alone.
 var scenarioFlags = []string{"scenario", "capacity-handlers", "service-time", "deadline", "request-timeout", "calm-for", "overload-for",
 	"after-for", "calm-load", "overload-load", "hang-for", "breaker-failures", "slow-share", "slow-delay"}
-
-// defineScenario registers the scenario flags on fs, into f.scn.
-func (f *benchFlags) defineScenario(fs *flag.FlagSet) {
-	s := &f.scn
-	fs.StringVar(&s.Scenario, "scenario", "", "run a graceful-degradation `scenario` against an in-process server of fixed capacity: "+
-		strings.Join(bench.ScenarioNames, ", ")+" (see the scenario section above)")
-	fs.IntVar(&s.Handlers, "capacity-handlers", 0, "with -scenario, the server's handler slots (default 16)")
-	fs.DurationVar(&s.ServiceTime, "service-time", 0, "with -scenario, the time one execution holds its slot (default 10ms)")
-	fs.DurationVar(&s.Deadline, "deadline", 0, "with -scenario, each call's own deadline (default 1s; hang: none, request_timeout bounds each call)")
-	fs.DurationVar(&s.RequestTimeout, "request-timeout", 0, "with -scenario, every mode's request_timeout (default the config's, 30s)")
-	fs.DurationVar(&s.CalmFor, "calm-for", 0, "overload: the calm phase before the overload (default 3s); hang: the healthy phase (default 3s)")
-	fs.DurationVar(&s.OverloadFor, "overload-for", 0, "overload: the overload phase (default 10s)")
-	fs.DurationVar(&s.After, "after-for", 0, "overload: the calm phase after the overload (default 5s); hang: the phase after the recovery (default 10s)")
-	fs.Float64Var(&s.CalmLoad, "calm-load", 0, "overload: the calm phases' load, a multiple of the capacity (default 0.5)")
-	fs.Float64Var(&s.OverLoad, "overload-load", 0, "overload: the overload's load, a multiple of the capacity (default 2)")
-	fs.DurationVar(&s.HangFor, "hang-for", 0, "hang: how long the server hangs (default request_timeout + 17s: room for 1,000 fast fails at 100/s)")
-	fs.IntVar(&s.BreakerFailures, "breaker-failures", 0, "hang: warmpool-breaker's circuit_breaker_failures (default 5)")
-	fs.Float64Var(&s.SlowShare, "slow-share", 0, "slow-replica: the share of the slow endpoint's requests answered late (default 0.1)")
-	fs.DurationVar(&s.SlowDelay, "slow-delay", 0, "slow-replica: how late (default 200ms)")
-}
 
 // checkScenario checks the flags of a scenario run and fills in f.scn. A
 // scenario has its own in-process servers, an open-model load and a text or
