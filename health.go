@@ -20,7 +20,9 @@ type health struct {
 
 	lat latencyWindow // recent latencies of successes, for minimum and percentiles
 
-	// The current interval of the concurrency limit (see limiter.update).
+	// The current interval of the adaptive concurrency limit (see
+	// limiter.update); kept only when interval is set.
+	interval bool
 	ivSum   atomic.Int64 // latency of successes, nanos
 	ivCount atomic.Int64
 	ivDrops atomic.Int64 // 429, 503 and timeouts
@@ -84,8 +86,10 @@ func (h *health) observe(o outcome, now time.Time) (fails, downs int32) {
 	}
 	h.noteLatency(o.took)
 	h.lat.add(o.took, now)
-	h.ivSum.Add(int64(o.took))
-	h.ivCount.Add(1)
+	if h.interval {
+		h.ivSum.Add(int64(o.took))
+		h.ivCount.Add(1)
+	}
 	if h.fails.Load() != 0 {
 		h.fails.Store(0)
 	}

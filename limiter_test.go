@@ -185,7 +185,7 @@ func TestConcurrencyLimitQueue(t *testing.T) {
 // within its bounds.
 func TestAdaptiveLimitFollowsLatency(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	var h health
+	h := health{interval: true}
 	var l limiter
 	l.init(concurrencyAdaptive, 0)
 	interval := func(lat time.Duration, n int, drops int, inflight int64) int64 {

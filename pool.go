@@ -76,6 +76,7 @@ func newPool(env *poolEnv, addr, name string) *pool {
 	p.conns.m = make(map[*conn]struct{})
 	p.gate.wake = make(chan struct{})
 	p.limit.init(env.concurrencyLimit, env.limitQueue)
+	p.health.interval = p.limit.adaptive
 	return p
 }
 
@@ -105,7 +106,9 @@ func (p *pool) acquire(ctx context.Context) (probe bool, err error) {
 	n := p.inflight.Load()
 	storeMax(&p.peak, n)
 	storeMax(&p.peakEver, n)
-	storeMax(&p.health.ivPeak, n)
+	if p.health.interval {
+		storeMax(&p.health.ivPeak, n)
+	}
 	return probe, nil
 }
 
