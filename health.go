@@ -23,10 +23,10 @@ type health struct {
 	// The current interval of the adaptive concurrency limit (see
 	// limiter.update); kept only when interval is set.
 	interval bool
-	ivSum   atomic.Int64 // latency of successes, nanos
-	ivCount atomic.Int64
-	ivDrops atomic.Int64 // 429, 503 and timeouts
-	ivPeak  atomic.Int64 // most attempts in flight
+	ivSum    atomic.Int64 // latency of successes, nanos
+	ivCount  atomic.Int64
+	ivDrops  atomic.Int64 // 429, 503 and timeouts
+	ivPeak   atomic.Int64 // most attempts in flight
 
 	lastDrop atomic.Int64 // unix nanos of the last drop
 
