@@ -95,10 +95,10 @@ func (c *circuit) probeDone(o outcome, now int64, openFor time.Duration) {
 	c.probing.Store(false)
 }
 
-// closeAfter closes an open breaker after a success o that was not its
+// closeAfterSuccess closes an open breaker after a success that was not its
 // probe: a request the server held through the outage and then answered.
-func (c *circuit) closeAfter(o outcome) {
-	if !o.failed() && c.reason.Load() == tripBreaker {
+func (c *circuit) closeAfterSuccess() {
+	if c.reason.Load() == tripBreaker {
 		c.until.Store(0)
 	}
 }

@@ -236,7 +236,7 @@ func (c *conn) guessReason() closeReason {
 		// net/http's HTTP/2 client closes an idle connection before
 		// keepalive_expiry only when the server sent GOAWAY: a server close,
 		// and an idle timeout unless the connection was already being
-		// replaced (see dialer.dial).
+		// replaced (see pool.announceReplacement).
 		if !c.announced.Load() {
 			c.pool.learnFromClose(time.Duration(c.idleUntil(now) - c.idleSince.Load()))
 		}

@@ -16,10 +16,10 @@ import (
 // process to one replica. Here each endpoint has its own *http.Transport
 // (cloned from the client's, so every setting, hook and limit is the same),
 // whose dials go to the endpoint's IP address while the Host header and the
-// TLS server name stay the URL's host name, and its own hostPool, so
-// connections, request slots (max_connections), the dial gate and Stats are
-// per endpoint. Each attempt picks one endpoint (balancer.go) before it
-// waits for a request slot.
+// TLS server name stay the URL's host name, and its own pool, so
+// connections, max_connections, the dial gate, its health, circuit and
+// concurrency limit, and Stats are per endpoint. Each attempt picks one
+// endpoint (balancer.go) before the pool admits it.
 //
 // URLs with an IP literal, and with the system resolver names that resolve
 // to a single address, take the client's own transport, exactly as before.

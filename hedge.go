@@ -27,13 +27,10 @@ type hedger struct {
 	delay time.Duration // a fixed hedge_after; 0 with q
 	q     float64       // a percentile of hedge_after, such as 0.95; 0 with delay
 	pct   float64       // hedge_max_extra_percent
-	win   window        // requests (a) and hedges (b)
+	win   window        // hedges (b); the requests are the retry budget's
 	sent  atomic.Int64
 	wins  atomic.Int64
 }
-
-// hedgeWindow is how far back the hedge cap counts requests.
-const hedgeWindow = 10
 
 // parseHedgeAfter reads hedge_after: a percentile ("p95") or a duration
 // (seconds or a Go duration), stored as the percentile or as a Go duration.
@@ -102,8 +99,8 @@ const minHedgeDelay = time.Millisecond
 // allow reports whether a hedge may go now, and withdraws it from the cap
 // and the retry budget if so.
 func (h *hedger) allow(c *Client, now time.Time) bool {
-	reqs, hedges := h.win.sums(now, hedgeWindow)
-	if float64(hedges+1) > h.pct/100*float64(reqs) || !c.budget.take(now) {
+	_, hedges := h.win.sums(now, budgetWindow)
+	if float64(hedges+1) > h.pct/100*float64(c.budget.requests(now)) || !c.budget.take(now) {
 		return false
 	}
 	h.win.add(now, 0, 1)

@@ -165,7 +165,7 @@ func (p *pool) observe(o outcome, now time.Time, probe bool) {
 	if probe {
 		p.circuit.probeDone(o, ns, p.env.openFor)
 	} else if !o.failed() && p.circuit.state(ns) != circuitClosed {
-		p.circuit.closeAfter(o) // any answer shows it is back, the probe's or one held through the outage
+		p.circuit.closeAfterSuccess() // any answer shows it is back, the probe's or one held through the outage
 	} else if b := p.env.breakerFailures; b > 0 && downs >= b && p.circuit.trip(o, downs, ns, p.env.openFor) {
 		p.env.log("warmpool: circuit opened", "host", p.addr, "failures_in_a_row", downs, "for", p.env.openFor)
 	}

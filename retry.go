@@ -269,39 +269,29 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	return max(t.Sub(now), 0), true
 }
 
-// budget limits retries to a share of recent requests plus a floor per
-// second, over a sliding window of budgetWindow one-second buckets, in the
-// manner of Finagle's RetryBudget. It is lock-free: deposits are one atomic
-// add on the request path.
+// budget limits retries (and hedges) to a share of recent requests plus a
+// floor per second, over the last budgetWindow seconds, in the manner of
+// Finagle's RetryBudget. It is lock-free: a deposit is one atomic add on the
+// request path.
 type budget struct {
 	percent   float64
 	perSecond float64
 	start     time.Time
-	buckets   [budgetWindow]budgetBucket
+	win       window // requests (a) and what was spent on top of them (b)
 	refused   atomic.Int64
 	retries   atomic.Int64
 }
 
 const budgetWindow = 10
 
-type budgetBucket struct {
-	sec     atomic.Int64
-	reqs    atomic.Int64
-	retries atomic.Int64
-}
-
-func (b *budget) bucket(now time.Time) *budgetBucket {
-	sec := now.Unix()
-	bk := &b.buckets[sec%budgetWindow]
-	if old := bk.sec.Load(); old != sec && bk.sec.CompareAndSwap(old, sec) {
-		bk.reqs.Store(0)
-		bk.retries.Store(0)
-	}
-	return bk
-}
-
 // deposit records a request.
-func (b *budget) deposit(now time.Time) { b.bucket(now).reqs.Add(1) }
+func (b *budget) deposit(now time.Time) { b.win.add(now, 1, 0) }
+
+// requests is how many requests were deposited over the window.
+func (b *budget) requests(now time.Time) int64 {
+	reqs, _ := b.win.sums(now, budgetWindow)
+	return reqs
+}
 
 // withdraw reports whether a retry may go ahead now, and records it if so.
 func (b *budget) withdraw(now time.Time) bool {
@@ -316,22 +306,14 @@ func (b *budget) withdraw(now time.Time) bool {
 // take reports whether the budget has room for one more request beyond the
 // first attempts (a retry or a hedge), and spends it if so.
 func (b *budget) take(now time.Time) bool {
-	var reqs, retries int64
-	sec := now.Unix()
-	for i := range b.buckets {
-		bk := &b.buckets[i]
-		if s := bk.sec.Load(); s > sec-budgetWindow && s <= sec {
-			reqs += bk.reqs.Load()
-			retries += bk.retries.Load()
-		}
-	}
+	reqs, spent := b.win.sums(now, budgetWindow)
 	// The floor accrues from the client's start, up to the window.
 	secs := min(now.Sub(b.start).Seconds()+1, budgetWindow)
 	allowed := b.percent/100*float64(reqs) + b.perSecond*secs
-	if float64(retries+1) > allowed {
+	if float64(spent+1) > allowed {
 		return false
 	}
-	b.bucket(now).retries.Add(1)
+	b.win.add(now, 0, 1)
 	return true
 }
 

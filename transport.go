@@ -79,11 +79,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 // allows.
 func (rt *roundTripper) call(req *http.Request) (*http.Response, error) {
 	c := rt.c
-	now := c.now()
-	c.budget.deposit(now)
-	if c.hedge != nil {
-		c.hedge.win.add(now, 1, 0)
-	}
+	c.budget.deposit(c.now()) // the requests the retry budget and the hedge cap share
 	r := newRetrier(c, req)
 	var prev *endpoint // of the last attempt: a retry prefers another
 	for n := 1; ; n++ {

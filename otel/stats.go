@@ -76,10 +76,6 @@ func (m *Metrics) observe(o metric.Observer, s warmpool.Stats) {
 	o.ObserveInt64(m.hedgeWins, s.HedgeWins, client)
 }
 
-// circuitStates are the breaker's states, each reported so a backend sees
-// every series from the start.
-var circuitStates = []string{"closed", "open", "half_open"}
-
 // observeDegradation reports one host's concurrency limit, rejections,
 // circuit breaker and recent latency.
 func (m *Metrics) observeDegradation(o metric.Observer, hs warmpool.HostStats, at metric.ObserveOption,
@@ -88,13 +84,10 @@ func (m *Metrics) observeDegradation(o metric.Observer, hs warmpool.HostStats, a
 	o.ObserveInt64(m.limitWaiting, hs.LimitWaiting, at)
 	o.ObserveInt64(m.limitWaits, hs.LimitWaits, at)
 	o.ObserveFloat64(m.limitWaitTime, hs.LimitWaitTime.Seconds(), at)
-	for _, r := range []struct {
-		reason string
-		n      int64
-	}{{"overloaded", hs.Overloaded}, {"throttled", hs.Throttled}, {"circuit_open", hs.CircuitRejections}, {"deadline", hs.DeadlineRejections}} {
-		o.ObserveInt64(m.rejected, r.n, with(attribute.String("warmpool.rejection.reason", r.reason)))
+	for _, r := range httpconv.Rejections(hs) {
+		o.ObserveInt64(m.rejected, r.N, with(attribute.String("warmpool.rejection.reason", r.Name)))
 	}
-	for _, st := range circuitStates {
+	for _, st := range httpconv.CircuitStates {
 		var v int64
 		if hs.CircuitState == st {
 			v = 1
@@ -102,10 +95,7 @@ func (m *Metrics) observeDegradation(o metric.Observer, hs warmpool.HostStats, a
 		o.ObserveInt64(m.circuitOpen, v, with(attribute.String("warmpool.circuit.state", st)))
 	}
 	o.ObserveInt64(m.circuitOpens, hs.CircuitOpens, at)
-	for _, l := range []struct {
-		p string
-		d float64
-	}{{"min", hs.LatencyMin.Seconds()}, {"p50", hs.LatencyP50.Seconds()}, {"p95", hs.LatencyP95.Seconds()}, {"p99", hs.LatencyP99.Seconds()}} {
-		o.ObserveFloat64(m.latency, l.d, with(attribute.String("warmpool.latency.percentile", l.p)))
+	for _, l := range httpconv.RecentLatency(hs) {
+		o.ObserveFloat64(m.latency, l.S, with(attribute.String("warmpool.latency.percentile", l.Name)))
 	}
 }

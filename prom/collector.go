@@ -284,10 +284,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.hedgeWins, float64(s.HedgeWins))
 }
 
-// circuitStates are the states warmpool_circuit_state reports, each
-// present so that a rate or an alert sees the series from the start.
-var circuitStates = []string{"closed", "open", "half_open"}
-
 // collectDegradation exports one host's concurrency limit, rejections,
 // circuit breaker and recent latency.
 func (c *collector) collectDegradation(ch chan<- prometheus.Metric, h warmpool.HostStats, host, port, ep string) {
@@ -298,11 +294,10 @@ func (c *collector) collectDegradation(ch chan<- prometheus.Metric, h warmpool.H
 	send(c.limitWaiting, prometheus.GaugeValue, float64(h.LimitWaiting))
 	send(c.limitWaits, prometheus.CounterValue, float64(h.LimitWaits))
 	send(c.limitWaitSeconds, prometheus.CounterValue, h.LimitWaitTime.Seconds())
-	for reason, n := range map[string]int64{"overloaded": h.Overloaded, "throttled": h.Throttled,
-		"circuit_open": h.CircuitRejections, "deadline": h.DeadlineRejections} {
-		send(c.rejected, prometheus.CounterValue, float64(n), reason)
+	for _, r := range httpconv.Rejections(h) {
+		send(c.rejected, prometheus.CounterValue, float64(r.N), r.Name)
 	}
-	for _, st := range circuitStates {
+	for _, st := range httpconv.CircuitStates {
 		v := 0.0
 		if h.CircuitState == st {
 			v = 1
@@ -310,9 +305,8 @@ func (c *collector) collectDegradation(ch chan<- prometheus.Metric, h warmpool.H
 		send(c.circuit, prometheus.GaugeValue, v, st)
 	}
 	send(c.circuitOpens, prometheus.CounterValue, float64(h.CircuitOpens))
-	for q, d := range map[string]float64{"min": h.LatencyMin.Seconds(), "p50": h.LatencyP50.Seconds(),
-		"p95": h.LatencyP95.Seconds(), "p99": h.LatencyP99.Seconds()} {
-		send(c.latency, prometheus.GaugeValue, d, q)
+	for _, l := range httpconv.RecentLatency(h) {
+		send(c.latency, prometheus.GaugeValue, l.S, l.Name)
 	}
 }
 

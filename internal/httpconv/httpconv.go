@@ -83,3 +83,30 @@ func DialFailureKinds(d warmpool.DialFailures) []Count {
 	}
 	return out
 }
+
+// Rejections lists the requests h's pool did not send, by reason, zeros
+// included: over the concurrency limit, by client-side throttling, by an
+// open circuit breaker, or with less time left than the fastest recent
+// answer.
+func Rejections(h warmpool.HostStats) []Count {
+	return []Count{{"overloaded", h.Overloaded}, {"throttled", h.Throttled},
+		{"circuit_open", h.CircuitRejections}, {"deadline", h.DeadlineRejections}}
+}
+
+// CircuitStates are the states of HostStats.CircuitState, each reported
+// (1 for the state now, else 0) so that a backend sees every series from
+// the start.
+var CircuitStates = []string{"closed", "open", "half_open"}
+
+// Seconds is one named duration of a breakdown, in seconds.
+type Seconds struct {
+	Name string
+	S    float64
+}
+
+// RecentLatency lists h's recent latencies by percentile: "min", "p50",
+// "p95", "p99".
+func RecentLatency(h warmpool.HostStats) []Seconds {
+	return []Seconds{{"min", h.LatencyMin.Seconds()}, {"p50", h.LatencyP50.Seconds()},
+		{"p95", h.LatencyP95.Seconds()}, {"p99", h.LatencyP99.Seconds()}}
+}
